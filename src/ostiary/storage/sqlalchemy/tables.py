@@ -1,0 +1,151 @@
+"""The relational schema (SQLAlchemy Core). Alembic migrations are written against this."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata = MetaData(naming_convention=NAMING)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("username", String(150), nullable=False),
+    Column("username_key", String(150), nullable=False, unique=True),  # case-folded for lookups
+    Column("email", String(320)),
+    Column("email_key", String(320), unique=True),
+    Column("email_verified", Boolean, nullable=False, default=False),
+    Column("password_hash", String(512)),
+    Column("password_changed_at", Float),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("mfa_enabled", Boolean, nullable=False, default=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+permissions = Table(
+    "permissions",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("description", Text, nullable=False, default=""),
+)
+
+roles = Table(
+    "roles",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("description", Text, nullable=False, default=""),
+)
+
+role_permissions = Table(
+    "role_permissions",
+    metadata,
+    Column("role", String(200), ForeignKey("roles.name", ondelete="CASCADE"), primary_key=True),
+    Column("permission", String(200), ForeignKey("permissions.name", ondelete="CASCADE"), primary_key=True),
+)
+
+role_includes = Table(
+    "role_includes",
+    metadata,
+    Column("role", String(200), ForeignKey("roles.name", ondelete="CASCADE"), primary_key=True),
+    Column("included", String(200), ForeignKey("roles.name", ondelete="CASCADE"), primary_key=True),
+)
+
+groups = Table(
+    "groups",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("description", Text, nullable=False, default=""),
+    Column("parent", String(200), ForeignKey("groups.name", ondelete="SET NULL")),
+)
+
+group_roles = Table(
+    "group_roles",
+    metadata,
+    Column("group_name", String(200), ForeignKey("groups.name", ondelete="CASCADE"), primary_key=True),
+    Column("role", String(200), ForeignKey("roles.name", ondelete="CASCADE"), primary_key=True),
+)
+
+user_roles = Table(
+    "user_roles",
+    metadata,
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("role", String(200), ForeignKey("roles.name", ondelete="CASCADE"), primary_key=True),
+)
+
+user_groups = Table(
+    "user_groups",
+    metadata,
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("group_name", String(200), ForeignKey("groups.name", ondelete="CASCADE"), primary_key=True),
+)
+
+# One row; bumped by every change that affects authorization, so caches know when to rebuild.
+rbac_version = Table(
+    "rbac_version",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("version", Integer, nullable=False),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("last_seen_at", Float, nullable=False),
+    Column("idle_expires_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("auth_time", Float, nullable=False),
+    Column("csrf_secret", String(128), nullable=False),
+    Column("ip", String(64), nullable=False, default=""),
+    Column("user_agent", String(256), nullable=False, default=""),
+    Column("amr", String(200), nullable=False, default=""),
+    Index("ix_sessions_user_id", "user_id"),
+)
+
+login_attempts = Table(
+    "login_attempts",
+    metadata,
+    Column("key", String(400), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("last_failure_at", Float, nullable=False),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False),
+    Column("event", String(100), nullable=False),
+    Column("outcome", String(20), nullable=False),
+    Column("actor", String(200)),
+    Column("subject", String(200)),
+    Column("ip", String(64)),
+    Column("user_agent", String(256)),
+    Column("request_id", String(64)),
+    Column("client_id", String(200)),
+    Column("details", JSON, nullable=False),
+    Index("ix_audit_events_event", "event"),
+    Index("ix_audit_events_subject", "subject"),
+)
