@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_body_bytes: int = 64 * 1024
     metrics_public: bool = False
+    metrics_token: str | None = Field(default=None, repr=False)
     docs_public: bool = False
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -47,7 +48,6 @@ class Settings(BaseSettings):
     session_idle_seconds: int = Field(default=3600, ge=60)
     session_absolute_seconds: int = Field(default=86400, ge=300)
     session_touch_interval_seconds: int = Field(default=60, ge=0)
-    csrf_rotate_per_request: bool = False
     reauth_window_seconds: int = Field(default=600, ge=60)
 
     # Passwords (NIST SP 800-63B rev 4).

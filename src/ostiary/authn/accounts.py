@@ -1,0 +1,117 @@
+"""Registration, password changes and account state (SEC-01..04, SEC-12, SEC-64).
+
+Registration answers the same whether or not the username or email is taken: the password is
+hashed on both paths (equal cost), and a duplicate is swallowed after the insert fails.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from ostiary.authn.audit import Auditor
+from ostiary.authn.hashing_pool import AsyncPasswordHashers
+from ostiary.authn.password_policy import PasswordPolicy
+from ostiary.authn.sessions import NewSession, SessionManager
+from ostiary.core.clock import Clock
+from ostiary.core.context import RequestMeta
+from ostiary.core.errors import Conflict, NotFound, ValidationFailed
+from ostiary.storage.interfaces.sessions import SessionRecord
+from ostiary.storage.interfaces.users import NewUser, UserRecord, UserStore
+
+USERNAME_MAX = 150
+
+
+def new_user_id() -> str:
+    """A stable subject id, never reassigned (SEC-43): random, not derived from the username."""
+    return str(uuid.uuid4())
+
+
+def validate_username(username: str) -> str:
+    username = username.strip()
+    if not 1 <= len(username) <= USERNAME_MAX:
+        raise ValidationFailed("Usernames have 1 to 150 characters.", field="username")
+    if "@" in username or any(c.isspace() or not c.isprintable() for c in username):
+        raise ValidationFailed(
+            "Usernames cannot contain '@', spaces or control characters.", field="username"
+        )
+    return username
+
+
+class AccountService:
+    def __init__(
+        self,
+        users: UserStore,
+        hashers: AsyncPasswordHashers,
+        policy: PasswordPolicy,
+        sessions: SessionManager,
+        auditor: Auditor,
+        clock: Clock,
+    ) -> None:
+        self._users = users
+        self._hashers = hashers
+        self._policy = policy
+        self._sessions = sessions
+        self._audit = auditor
+        self._clock = clock
+
+    async def register(self, username: str, email: str | None, password: str, meta: RequestMeta) -> bool:
+        """Create the account; True if created. Callers must answer identically either way."""
+        username = validate_username(username)
+        self._policy.check(password, username=username, email=email, has_mfa=False)
+        password_hash = await self._hashers.hash(password)
+        user = NewUser(new_user_id(), username, email, password_hash, created_at=self._clock.now())
+        try:
+            await self._users.create(user)
+        except Conflict:
+            await self._audit.record("register.duplicate", meta, outcome="failure", username=username[:150])
+            return False
+        await self._audit.record("register", meta, actor=user.id, subject=user.id)
+        return True
+
+    async def change_password(
+        self, user: UserRecord, current: str, new: str, session: SessionRecord | None, meta: RequestMeta
+    ) -> NewSession | None:
+        """Verify the current password, set the new one, end every other session (SEC-04).
+
+        Returns the rotated session when called from a browser session.
+        """
+        self._policy.check_length_only(current)
+        if user.password_hash is None or not (await self._hashers.verify(current, user.password_hash)).ok:
+            await self._audit.record(
+                "password.change", meta, outcome="failure", actor=user.id, subject=user.id
+            )
+            raise ValidationFailed("The current password is not correct.", field="current_password")
+        await self._set_password(user, new)
+        await self._sessions.revoke_user(user.id, keep=session.digest if session else None)
+        rotated = await self._sessions.rotate(session, meta) if session else None
+        await self._audit.record("password.change", meta, actor=user.id, subject=user.id)
+        return rotated
+
+    async def admin_set_password(self, user_id: str, new: str, actor: str, meta: RequestMeta) -> None:
+        user = await self._require(user_id)
+        await self._set_password(user, new)
+        await self._sessions.revoke_user(user.id)
+        await self._audit.record("admin.set_password", meta, actor=actor, subject=user.id)
+
+    async def set_disabled(self, user_id: str, disabled: bool, actor: str, meta: RequestMeta) -> None:
+        user = await self._require(user_id)
+        await self._users.update(user.id, disabled=disabled, updated_at=self._clock.now())
+        if disabled:
+            await self._sessions.revoke_user(user.id)  # SEC-12: a disabled user is out at once
+        await self._audit.record(
+            "admin.disable" if disabled else "admin.enable", meta, actor=actor, subject=user.id
+        )
+
+    async def _set_password(self, user: UserRecord, new: str) -> None:
+        self._policy.check(new, username=user.username, email=user.email, has_mfa=user.mfa_enabled)
+        now = self._clock.now()
+        password_hash = await self._hashers.hash(new)
+        await self._users.update(
+            user.id, password_hash=password_hash, password_changed_at=now, updated_at=now
+        )
+
+    async def _require(self, user_id: str) -> UserRecord:
+        user = await self._users.get(user_id)
+        if user is None:
+            raise NotFound("No such user.")
+        return user

@@ -1,0 +1,89 @@
+"""Request-scoped dependencies: services, request metadata, the authenticated caller, CSRF.
+
+All async (no threadpool hop on the hot path). The resolved caller is cached on request.state so
+several dependencies in one request share one lookup.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+
+from ostiary.authn.principals import Authenticated
+from ostiary.compose.services import Services
+from ostiary.core.context import RequestMeta
+from ostiary.core.errors import Forbidden, NotAuthenticated
+from ostiary.web.cookies import CookiePolicy
+from ostiary.web.csrf import SAFE_METHODS, check_origin, presented_token
+from ostiary.web.middleware.client_ip import client_ip
+from ostiary.web.middleware.request_id import request_id
+
+_UNSET: Any = object()
+
+
+def services_of(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def cookies_of(request: Request) -> CookiePolicy:
+    policy: CookiePolicy = request.app.state.cookies
+    return policy
+
+
+def request_meta(request: Request) -> RequestMeta:
+    return RequestMeta(
+        ip=client_ip(request),
+        user_agent=request.headers.get("user-agent", "")[:256],
+        request_id=request_id(request),
+    )
+
+
+def is_form(request: Request) -> bool:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return content_type in ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+async def optional_auth(request: Request) -> Authenticated | None:
+    cached = getattr(request.state, "auth", _UNSET)
+    if cached is not _UNSET:
+        result: Authenticated | None = cached
+        return result
+    services = services_of(request)
+    found: Authenticated | None = None
+    session_id = request.cookies.get(cookies_of(request).session_name)
+    if session_id:
+        record = await services.sessions.load(session_id, request_meta(request))
+        if record is not None:
+            found = await services.principals.for_session(record)
+    request.state.auth = found
+    return found
+
+
+async def require_auth(request: Request) -> Authenticated:
+    found = await optional_auth(request)
+    if found is None:
+        raise NotAuthenticated()
+    return found
+
+
+async def verify_csrf(request: Request, auth: Authenticated | None, form_token: str | None = None) -> None:
+    """Unsafe requests authenticated by a session cookie need the session's CSRF token (SEC-13)."""
+    if request.method in SAFE_METHODS:
+        return
+    check_origin(request, request.app.state.issuer_origin)
+    if auth is None or auth.session is None:
+        return
+    if form_token is None and is_form(request):
+        value = (await request.form()).get("csrf_token")  # Starlette caches the parsed form
+        form_token = value if isinstance(value, str) else None
+    if not services_of(request).sessions.csrf_valid(auth.session, presented_token(request, form_token)):
+        raise Forbidden("Missing or invalid CSRF token.", code="csrf_failed")
+
+
+async def require_user_csrf(request: Request) -> Authenticated:
+    """The usual guard of a state-changing JSON endpoint: logged in, and CSRF-checked."""
+    auth = await require_auth(request)
+    await verify_csrf(request, auth)
+    return auth

@@ -1,0 +1,60 @@
+"""Server-rendered pages (Jinja2, autoescaped, no third-party assets, CSP-nonced)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from ostiary.web.deps import cookies_of
+from ostiary.web.middleware.security_headers import csp_nonce
+
+TEMPLATES = Path(__file__).with_name("templates")
+_env = Environment(
+    loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]), auto_reload=False
+)
+
+
+def render(request: Request, template: str, *, status: int = 200, **context: Any) -> HTMLResponse:
+    html = _env.get_template(template).render(nonce=csp_nonce(request) or "", request=request, **context)
+    response = HTMLResponse(html, status_code=status)
+    response.headers["cache-control"] = "no-store"
+    return response
+
+
+def render_with_form_token(
+    request: Request, template: str, *, status: int = 200, **context: Any
+) -> HTMLResponse:
+    """Pages with a pre-session form get a fresh signed token in the form and the csrftoken cookie."""
+    token = request.app.state.pre_session_csrf.issue()
+    response = render(request, template, status=status, csrf_token=token, **context)
+    cookies_of(request).set_csrf(response, token)
+    return response
+
+
+def render_login(
+    request: Request,
+    *,
+    error: str | None = None,
+    next_url: str = "/",
+    username: str = "",
+    status: int = 200,
+    retry_after: int | None = None,
+    notice: str | None = None,
+) -> HTMLResponse:
+    response = render_with_form_token(
+        request,
+        "login.html",
+        status=status,
+        error=error,
+        next_url=next_url,
+        username=username,
+        notice=notice,
+        demo=request.app.state.demo_users,
+    )
+    if retry_after:
+        response.headers["retry-after"] = str(retry_after)
+    return response
