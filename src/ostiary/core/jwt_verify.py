@@ -111,7 +111,9 @@ _PYJWT = jwt.PyJWT(options=_PYJWT_OPTIONS)
 
 def _is_number(value: object) -> bool:
     # json.loads accepts NaN and Infinity, which compare as "never expires" / "always valid".
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
 
 
 class JwtVerifier:

@@ -1,0 +1,98 @@
+"""RFC 9068 §2: JWT profile for OAuth 2.0 access tokens — issuing them.
+
+Header `{"typ": "at+jwt", "alg", "kid"}` (§2.1), claims iss, sub, aud, exp, iat, jti, client_id and
+scope (§2.2), signed by PyJWT with the key ring's active key for the configured algorithm. Keys are
+parsed objects held by the ring; nothing is parsed per token. Verification is `JwtVerifier`.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from ostiary.core.clock import Clock
+from ostiary.tokens.keys import KeyRing
+
+ACCESS_TOKEN_TYP = "at+jwt"
+# Claims the issuer owns; `extra_claims` may add others (auth_time, amr, sid, acr, …) only.
+RESERVED_CLAIMS = frozenset({"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope"})
+
+
+@dataclass(frozen=True)
+class IssuedAccessToken:
+    token: str
+    jti: str
+    expires_at: int
+    expires_in: int
+
+
+class AccessTokenIssuer:
+    def __init__(
+        self,
+        issuer: str,
+        keyring: Callable[[], KeyRing],
+        clock: Clock,
+        lifetime: int = 600,
+        *,
+        alg: str = "ES256",
+    ) -> None:
+        if not issuer:
+            raise ValueError("an issuer is required")
+        if lifetime <= 0:
+            raise ValueError("the access-token lifetime must be positive")
+        self._issuer = issuer
+        self._keyring = keyring
+        self._clock = clock
+        self._lifetime = lifetime
+        self._alg = alg
+
+    @property
+    def lifetime(self) -> int:
+        return self._lifetime
+
+    def issue(
+        self,
+        subject: str,
+        audience: str | Sequence[str],
+        client_id: str,
+        scope: str,
+        extra_claims: Mapping[str, Any] | None = None,
+        jti: str | None = None,
+    ) -> IssuedAccessToken:
+        if not subject or not client_id:
+            raise ValueError("subject and client_id are required")
+        aud: str | list[str] = audience if isinstance(audience, str) else list(audience)
+        if not aud or (isinstance(aud, list) and not all(isinstance(a, str) and a for a in aud)):
+            raise ValueError("at least one non-empty audience is required")
+        extra = dict(extra_claims or {})
+        clash = RESERVED_CLAIMS.intersection(extra)
+        if clash:
+            raise ValueError(f"extra_claims may not set {sorted(clash)}")
+        key = self._keyring().signing_key_for(self._alg)
+        iat = math.floor(self._clock.now())
+        exp = iat + self._lifetime
+        token_id = jti or secrets.token_urlsafe(24)  # 192 bits
+        claims: dict[str, Any] = {
+            **extra,
+            "iss": self._issuer,
+            "sub": subject,
+            "aud": aud,
+            "exp": exp,
+            "iat": iat,
+            "jti": token_id,
+            "client_id": client_id,
+        }
+        if scope:  # RFC 9068 §2.2.3: present when scopes were granted
+            claims["scope"] = scope
+        token = jwt.encode(
+            claims,
+            key.private_key,
+            algorithm=key.alg,
+            headers={"typ": ACCESS_TOKEN_TYP, "kid": key.kid},
+        )
+        return IssuedAccessToken(token=token, jti=token_id, expires_at=exp, expires_in=self._lifetime)
