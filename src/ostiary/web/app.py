@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import NoReturn
 
@@ -16,7 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ostiary import __version__
 from ostiary.compose.services import Services
 from ostiary.web.cookies import CookiePolicy
-from ostiary.web.csrf import PreSessionCsrf, origin_of
+from ostiary.web.csrf import PreSessionCsrf, accepted_origins
 from ostiary.web.middleware.stack import MiddlewareConfig, build_middleware_stack
 from ostiary.web.routes import admin_users, auth, health, pages, sessions
 
@@ -32,11 +30,6 @@ async def _propagate(_request: Request, exc: Exception) -> NoReturn:
 def create_app(services: Services, *, demo_users: list[dict[str, str]] | None = None) -> OstiaryApp:
     settings = services.settings
 
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        await services.close()
-
     docs = settings.docs_public
     api = FastAPI(
         title="ostiary",
@@ -44,12 +37,11 @@ def create_app(services: Services, *, demo_users: list[dict[str, str]] | None = 
         docs_url="/docs" if docs else None,
         redoc_url=None,
         openapi_url="/openapi.json" if docs else None,
-        lifespan=lifespan,
         exception_handlers={Exception: _propagate},
     )
     api.state.services = services
     api.state.cookies = CookiePolicy(secure=settings.secure_cookies)
-    api.state.issuer_origin = origin_of(settings.issuer)
+    api.state.allowed_origins = accepted_origins(settings.issuer)
     api.state.pre_session_csrf = PreSessionCsrf(services.secret.derive("pre-session-csrf"))
     api.state.demo_users = demo_users or []
     registry = CollectorRegistry()

@@ -25,10 +25,24 @@ def origin_of(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}".lower()
 
 
-def check_origin(request: Request, issuer_origin: str) -> None:
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+
+
+def accepted_origins(issuer: str) -> frozenset[str]:
+    """Our origin; for a plain-HTTP loopback issuer also its loopback aliases on the same port, so a
+    developer who opens http://localhost:8000 instead of http://127.0.0.1:8000 can still log in."""
+    parts = urlsplit(issuer)
+    origins = {origin_of(issuer)}
+    if parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1"):
+        port = f":{parts.port}" if parts.port else ""
+        origins.update(f"http://{name}{port}" for name in LOOPBACK_NAMES)
+    return frozenset(origins)
+
+
+def check_origin(request: Request, allowed: frozenset[str]) -> None:
     """An Origin header, when present, must be ours; `null` (sandboxed or privacy-stripped) is refused."""
     origin = request.headers.get("origin")
-    if origin is not None and origin.lower() != issuer_origin:
+    if origin is not None and origin.lower() not in allowed:
         raise Forbidden("Cross-origin request refused.", code="origin_mismatch")
 
 

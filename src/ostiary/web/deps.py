@@ -72,7 +72,7 @@ async def verify_csrf(request: Request, auth: Authenticated | None, form_token: 
     """Unsafe requests authenticated by a session cookie need the session's CSRF token (SEC-13)."""
     if request.method in SAFE_METHODS:
         return
-    check_origin(request, request.app.state.issuer_origin)
+    check_origin(request, request.app.state.allowed_origins)
     if auth is None or auth.session is None:
         return
     if form_token is None and is_form(request):

@@ -1,0 +1,40 @@
+"""Wires the realm importer to the services, and knows the bundled demo realm."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ostiary.compose.services import Services
+from ostiary.realm.importer import RealmImporter, read_realm_file
+from ostiary.storage.interfaces.realm import RealmChanges
+
+DEMO_REALM = Path(__file__).resolve().parent.parent / "realm" / "demo.yaml"
+
+
+def realm_importer(services: Services) -> RealmImporter:
+    async def end_sessions(user_id: str) -> int:
+        return await services.sessions.revoke_user(user_id)
+
+    return RealmImporter(
+        services.users,
+        services.rbac,
+        services.realm_writer,
+        services.hashers,
+        services.policy,
+        services.clock,
+        on_disabled=end_sessions,
+    )
+
+
+async def import_realm_file(services: Services, path: Path) -> RealmChanges:
+    return await realm_importer(services).import_data(read_realm_file(path))
+
+
+def demo_users() -> list[dict[str, str]]:
+    """The demo accounts as shown on the login page in demo mode."""
+    data: Any = read_realm_file(DEMO_REALM)
+    return [
+        {"username": u["username"], "password": u["password"], "role": ", ".join(u.get("roles", []))}
+        for u in data.get("users", [])
+    ]

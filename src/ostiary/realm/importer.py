@@ -1,0 +1,147 @@
+"""`ostiary import FILE`: load a realm (permissions, roles, groups, users) in one transaction.
+
+Idempotent: a user whose stored hash already verifies the file's password keeps that hash, so a
+second run changes nothing. References and cycles are checked against the union of the file and
+what is already stored, before anything is written; nothing is half-applied.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from ostiary.authn.accounts import new_user_id, validate_username
+from ostiary.authn.hashing_pool import AsyncPasswordHashers
+from ostiary.authn.password_policy import PasswordPolicy
+from ostiary.core.clock import Clock
+from ostiary.core.errors import ValidationFailed
+from ostiary.policy.errors import PolicyError
+from ostiary.policy.model import Group, Permission, RbacModel, Role
+from ostiary.realm.errors import RealmError
+from ostiary.realm.schema import RealmFile, UserEntry
+from ostiary.storage.interfaces.rbac import GroupRow, RbacStore, RoleRow
+from ostiary.storage.interfaces.realm import RealmChanges, RealmPlan, RealmUser, RealmWriter
+from ostiary.storage.interfaces.users import UserStore
+
+MAX_REALM_BYTES = 16 * 1024 * 1024
+
+
+def parse_realm_text(text: str, *, suffix: str = ".yaml") -> Mapping[str, Any]:
+    try:
+        data = json.loads(text) if suffix == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise RealmError(
+            [("(root)", f"not valid {'JSON' if suffix == '.json' else 'YAML'}: {exc}")]
+        ) from None
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise RealmError([("(root)", "the realm must be a mapping with permissions, roles, groups, users")])
+    return data
+
+
+def read_realm_file(path: Path) -> Mapping[str, Any]:
+    if path.stat().st_size > MAX_REALM_BYTES:
+        raise RealmError([("(root)", "the file is larger than 16 MiB")])
+    return parse_realm_text(path.read_text(encoding="utf-8"), suffix=path.suffix.lower())
+
+
+class RealmImporter:
+    def __init__(
+        self,
+        users: UserStore,
+        rbac: RbacStore,
+        writer: RealmWriter,
+        hashers: AsyncPasswordHashers,
+        policy: PasswordPolicy,
+        clock: Clock,
+        on_disabled: Callable[[str], Awaitable[object]] | None = None,
+    ) -> None:
+        self._users = users
+        self._rbac = rbac
+        self._writer = writer
+        self._hashers = hashers
+        self._policy = policy
+        self._clock = clock
+        self._on_disabled = on_disabled
+
+    async def import_data(self, data: Mapping[str, Any]) -> RealmChanges:
+        try:
+            realm = RealmFile.model_validate(data)
+        except ValidationError as exc:
+            raise RealmError.from_validation(exc) from None
+        await self._check_references(realm)
+        users = [await self._plan_user(i, entry) for i, entry in enumerate(realm.users)]
+        plan = RealmPlan(
+            permissions={p.name: p.description for p in realm.permission_entries()},
+            roles=[
+                RoleRow(r.name, r.description, frozenset(r.permissions), frozenset(r.includes))
+                for r in realm.roles
+            ],
+            groups=[GroupRow(g.name, g.description, frozenset(g.roles), g.parent) for g in realm.groups],
+            users=users,
+        )
+        changes = await self._writer.apply(plan, now=self._clock.now(), new_user_id=new_user_id)
+        if self._on_disabled is not None:
+            for entry in realm.users:
+                stored = await self._users.find_by_login(entry.username) if entry.disabled else None
+                if stored is not None:
+                    await self._on_disabled(stored.id)  # a disabled user's sessions end now (SEC-12)
+        return changes
+
+    async def _check_references(self, realm: RealmFile) -> None:
+        stored = await self._rbac.snapshot()
+        permissions = {name: Permission(name, d) for name, d in stored.permissions.items()}
+        permissions.update({p.name: Permission(p.name, p.description) for p in realm.permission_entries()})
+        roles = {r.name: Role(r.name, r.permissions, r.includes) for r in stored.roles.values()}
+        roles.update(
+            {r.name: Role(r.name, frozenset(r.permissions), frozenset(r.includes)) for r in realm.roles}
+        )
+        groups = {g.name: Group(g.name, g.roles, g.parent) for g in stored.groups.values()}
+        groups.update({g.name: Group(g.name, frozenset(g.roles), g.parent) for g in realm.groups})
+        try:
+            RbacModel.build(roles.values(), groups.values(), permissions.values())
+        except PolicyError as exc:
+            raise RealmError([(exc.path or "(root)", exc.message)]) from None
+        problems = []
+        for i, user in enumerate(realm.users):
+            problems += [(f"users[{i}].roles", f"unknown role {r!r}") for r in user.roles if r not in roles]
+            problems += [
+                (f"users[{i}].groups", f"unknown group {g!r}") for g in user.groups if g not in groups
+            ]
+        if problems:
+            raise RealmError(problems)
+
+    async def _plan_user(self, index: int, entry: UserEntry) -> RealmUser:
+        path = f"users[{index}]"
+        try:
+            username = validate_username(entry.username)
+        except ValidationFailed as exc:
+            raise RealmError([(f"{path}.username", exc.message)]) from None
+        password_hash: str | None = None
+        if entry.password_hash is not None:
+            if not self._hashers.hashers.is_valid_encoding(entry.password_hash):
+                raise RealmError([(f"{path}.password_hash", "not an argon2, bcrypt or Django pbkdf2 hash")])
+            password_hash = entry.password_hash
+        elif entry.password is not None:
+            try:
+                self._policy.check(entry.password, username=username, email=entry.email)
+            except ValidationFailed as exc:
+                raise RealmError([(f"{path}.password", exc.message)]) from None
+            existing = await self._users.find_by_login(username)
+            current = existing.password_hash if existing else None
+            if current is None or not (await self._hashers.verify(entry.password, current)).ok:
+                password_hash = await self._hashers.hash(entry.password)
+        return RealmUser(
+            username=username,
+            email=entry.email,
+            password_hash=password_hash,
+            roles=frozenset(entry.roles),
+            groups=frozenset(entry.groups),
+            disabled=entry.disabled,
+        )

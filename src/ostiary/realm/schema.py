@@ -1,0 +1,58 @@
+"""The realm file's shape (YAML or JSON), validated strictly: unknown keys are errors with their path."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\s]+$")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PermissionEntry(Strict):
+    name: Name
+    description: str = ""
+
+
+class RoleEntry(Strict):
+    name: Name
+    description: str = ""
+    permissions: list[Name] = Field(default_factory=list)
+    includes: list[Name] = Field(default_factory=list)
+
+
+class GroupEntry(Strict):
+    name: Name
+    description: str = ""
+    roles: list[Name] = Field(default_factory=list)
+    parent: Name | None = None
+
+
+class UserEntry(Strict):
+    username: Annotated[str, StringConstraints(min_length=1, max_length=150)]
+    email: Annotated[str, StringConstraints(max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
+    password: str | None = Field(default=None, repr=False)
+    password_hash: str | None = Field(default=None, repr=False)
+    roles: list[Name] = Field(default_factory=list)
+    groups: list[Name] = Field(default_factory=list)
+    disabled: bool = False
+
+    @model_validator(mode="after")
+    def _one_password(self) -> UserEntry:
+        if self.password is not None and self.password_hash is not None:
+            raise ValueError("give either password or password_hash, not both")
+        return self
+
+
+class RealmFile(Strict):
+    permissions: list[PermissionEntry | Name] = Field(default_factory=list)
+    roles: list[RoleEntry] = Field(default_factory=list)
+    groups: list[GroupEntry] = Field(default_factory=list)
+    users: list[UserEntry] = Field(default_factory=list)
+
+    def permission_entries(self) -> list[PermissionEntry]:
+        return [p if isinstance(p, PermissionEntry) else PermissionEntry(name=p) for p in self.permissions]
