@@ -50,7 +50,7 @@ def serve(
 
     if "issuer" not in load_settings().model_fields_set:
         # No configured public URL: the server is where it listens (loopback names for wildcards).
-        shown_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        shown_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
         os.environ["OSTIARY_ISSUER"] = f"http://{shown_host}:{port}"
     settings = load_settings()
     configure_logging(settings.log_level)

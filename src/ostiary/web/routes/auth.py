@@ -62,7 +62,7 @@ async def _check_pre_session_form(request: Request, token: str | None) -> None:
 async def register(request: Request) -> Response:
     services = services_of(request)
     meta = request_meta(request)
-    check_origin(request, request.app.state.issuer_origin)
+    check_origin(request, request.app.state.allowed_origins)
     payload = await read_payload(request)
     if payload.is_form:
         await _check_pre_session_form(request, payload.get("csrf_token"))
@@ -81,7 +81,7 @@ async def login(request: Request) -> Response:
     services = services_of(request)
     settings = services.settings
     meta = request_meta(request)
-    check_origin(request, request.app.state.issuer_origin)
+    check_origin(request, request.app.state.allowed_origins)
     payload = await read_payload(request)
     username = payload.get("username") or ""
     next_url = safe_next(payload.get("next"))
