@@ -69,6 +69,20 @@ class Settings(BaseSettings):
     rate_limit_register_per_ip: str = "10/minute"
     rate_limit_enabled: bool = True
 
+    # Stateless tokens (docs/tokens.md): JWT access tokens, signing keys, rotating refresh tokens.
+    access_token_ttl: int = Field(default=600, ge=60, le=3600)  # SEC-40: at most one hour
+    access_token_alg: Literal["ES256", "RS256", "EdDSA"] = "ES256"
+    access_token_audience: str | None = None  # default: the issuer URL
+    signing_key_reload_seconds: int = Field(default=30, ge=1, le=3600)
+    signing_key_publish_delay_seconds: int = Field(default=360, ge=0)
+    refresh_idle_seconds: int = Field(default=14 * 86400, ge=300)
+    refresh_absolute_seconds: int = Field(default=30 * 86400, ge=300)
+    refresh_retry_window_seconds: int = Field(default=10, ge=0, le=120)
+    refresh_early_leeway_seconds: int = Field(default=60, ge=0)
+    refresh_revoke_on_lockout: bool = True
+    rate_limit_refresh_per_ip: str = "120/minute"
+    bearer_cache_size: int = Field(default=10_000, ge=0, le=1_000_000)
+
     @field_validator("trusted_proxies", "cors_origins", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:
@@ -100,6 +114,8 @@ class Settings(BaseSettings):
             )
         if self.session_absolute_seconds < self.session_idle_seconds:
             raise ValueError("OSTIARY_SESSION_ABSOLUTE_SECONDS must be at least the idle timeout")
+        if self.refresh_absolute_seconds < self.refresh_idle_seconds:
+            raise ValueError("OSTIARY_REFRESH_ABSOLUTE_SECONDS must be at least the idle timeout")
         return self
 
     @property

@@ -10,6 +10,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -148,4 +149,57 @@ audit_events = Table(
     Column("details", JSON, nullable=False),
     Index("ix_audit_events_event", "event"),
     Index("ix_audit_events_subject", "subject"),
+)
+
+# --- Stateless tokens (docs/tokens.md) -----------------------------------------------------------
+
+# Signing keys: the private part only as AES-256-GCM ciphertext (tokens/key_material.py).
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("kid", String(64), primary_key=True),
+    Column("alg", String(16), nullable=False),
+    Column("encrypted_private_key", LargeBinary, nullable=False),
+    Column("public_jwk", Text, nullable=False),
+    Column("state", String(10), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("activated_at", Float),
+    Column("retired_at", Float),
+)
+
+# A refresh-token family: one login on one device, and every token rotated from it.
+refresh_families = Table(
+    "refresh_families",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("client_id", String(200), nullable=False),
+    Column("device", String(256), nullable=False, default=""),
+    Column("scope", Text, nullable=False, default=""),
+    Column("auth_time", Float, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("last_used_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),  # absolute: no rotation extends it
+    Column("access_expires_at", Float, nullable=False),  # of the last access token issued
+    Column("revoked_at", Float),
+    Column("revoke_reason", String(40)),
+    Index("ix_refresh_families_user_id", "user_id"),
+)
+
+# Refresh tokens by SHA-256 digest; `replay` is the AES-GCM sealed successor for the retry window.
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column(
+        "family_id", String(64), ForeignKey("refresh_families.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("state", String(10), nullable=False),  # active | rotated | revoked
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),  # sliding (idle) expiry of this token
+    Column("rotated_at", Float),
+    Column("parent_digest", String(64)),
+    Column("successor_digest", String(64)),
+    Column("replay", LargeBinary),
+    Index("ix_refresh_tokens_family_id", "family_id"),
 )
