@@ -44,14 +44,15 @@ class Lockout:
     def _remaining(self, state: AttemptState) -> float:
         return state.last_failure_at + self.delay_after(state.failures) - self._clock.now()
 
-    async def check(self, key: str) -> None:
-        """Raise RateLimited while the account must wait; cheap (one key lookup)."""
+    async def check(self, key: str) -> AttemptState | None:
+        """Raise RateLimited while the account must wait; cheap (one key lookup). Returns the state."""
         state = await self._store.get(key)
         if state is None:
-            return
+            return None
         remaining = self._remaining(state)
         if remaining > 0:
             raise RateLimited(retry_after=math.ceil(remaining))
+        return state
 
     async def failed(self, key: str) -> AttemptState:
         return await self._store.record_failure(key, now=self._clock.now())

@@ -7,6 +7,7 @@ after the verify so that their timing matches a wrong password.
 
 from __future__ import annotations
 
+from ostiary.authn.accounts import CredentialRevoker
 from ostiary.authn.audit import Auditor
 from ostiary.authn.hashing_pool import AsyncPasswordHashers
 from ostiary.authn.lockout import Lockout
@@ -26,7 +27,9 @@ class PasswordLogin:
         policy: PasswordPolicy,
         lockout: Lockout,
         auditor: Auditor,
+        on_lockout: CredentialRevoker | None = None,
     ) -> None:
+        self._on_lockout = on_lockout  # refresh-token families end when the account locks
         self._users = users
         self._hashers = hashers
         self._policy = policy
@@ -39,7 +42,7 @@ class PasswordLogin:
         self._policy.check_length_only(password)
         key = Lockout.key_for(login)
         try:
-            await self._lockout.check(key)
+            prior_failures = await self._lockout.check(key)
         except RateLimited:
             await self._audit.record("login.throttled", meta, outcome="failure", login=login[:150])
             raise
@@ -54,7 +57,8 @@ class PasswordLogin:
             await self._fail(key, login, meta, reason="wrong_password", subject=user.id)
         if user.disabled:
             await self._fail(key, login, meta, reason="disabled", subject=user.id)
-        await self._lockout.succeeded(key)
+        if prior_failures is not None:  # no write on the common path of a clean login
+            await self._lockout.succeeded(key)
         if result.needs_rehash:
             # Transparent upgrade (SEC-05): bcrypt/pbkdf2 imports and old argon2 parameters.
             new_hash = await self._hashers.hash(password)
@@ -80,4 +84,6 @@ class PasswordLogin:
             await self._audit.record(
                 "login.lockout", meta, outcome="failure", subject=subject, login=login[:150]
             )
+            if subject is not None and self._on_lockout is not None:
+                await self._on_lockout.revoke_user(subject, reason="lockout")
         raise InvalidCredentials()

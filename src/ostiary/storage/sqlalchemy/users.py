@@ -13,7 +13,16 @@ from ostiary.storage.sqlalchemy.database import Database
 from ostiary.storage.sqlalchemy.versioning import bump_rbac_version
 
 _UPDATABLE = frozenset(
-    {"username", "email", "password_hash", "password_changed_at", "disabled", "mfa_enabled", "email_verified"}
+    {
+        "username",
+        "email",
+        "password_hash",
+        "password_changed_at",
+        "disabled",
+        "mfa_enabled",
+        "email_verified",
+        "updated_at",
+    }
 )
 
 
@@ -75,19 +84,18 @@ class SqlUserStore:
             raise Conflict("An account with this username or email already exists.") from exc
 
     async def update(self, user_id: str, **changes: object) -> bool:
-        unknown = set(changes) - _UPDATABLE
+        values = dict(changes)
+        updated_at = values.pop("updated_at", None)
+        unknown = set(values) - _UPDATABLE
         if unknown:
             raise ValueError(f"not updatable: {sorted(unknown)}")
-        values = dict(changes)
         if "username" in values:
             values["username_key"] = login_key(str(values["username"]))
         if "email" in values:
             email = values["email"]
             values["email_key"] = login_key(str(email)) if email else None
-        updated_at = values.pop("updated_at", None)
-        if updated_at is None:
-            updated_at = changes.get("password_changed_at") or 0.0
-        values["updated_at"] = updated_at
+        if updated_at is not None:
+            values["updated_at"] = updated_at
         try:
             async with self._db.write() as conn:
                 result = await conn.execute(update(t.users).where(t.users.c.id == user_id).values(**values))
