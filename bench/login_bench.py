@@ -62,8 +62,8 @@ class Server:
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
 
-    async def wait_ready(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
+    async def wait_ready(self, startup_seconds: float = 30.0) -> None:
+        deadline = time.monotonic() + startup_seconds
         async with httpx.AsyncClient() as client:
             while time.monotonic() < deadline:
                 try:

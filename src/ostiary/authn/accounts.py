@@ -7,6 +7,7 @@ hashed on both paths (equal cost), and a duplicate is swallowed after the insert
 from __future__ import annotations
 
 import uuid
+from typing import Protocol
 
 from ostiary.authn.audit import Auditor
 from ostiary.authn.hashing_pool import AsyncPasswordHashers
@@ -19,6 +20,12 @@ from ostiary.storage.interfaces.sessions import SessionRecord
 from ostiary.storage.interfaces.users import NewUser, UserRecord, UserStore
 
 USERNAME_MAX = 150
+
+
+class CredentialRevoker(Protocol):
+    """Ends a user's long-lived credentials other than sessions (refresh-token families)."""
+
+    async def revoke_user(self, user_id: str, *, reason: str) -> int: ...
 
 
 def new_user_id() -> str:
@@ -46,7 +53,9 @@ class AccountService:
         sessions: SessionManager,
         auditor: Auditor,
         clock: Clock,
+        credentials: CredentialRevoker | None = None,
     ) -> None:
+        self._credentials = credentials
         self._users = users
         self._hashers = hashers
         self._policy = policy
@@ -83,6 +92,7 @@ class AccountService:
             raise ValidationFailed("The current password is not correct.", field="current_password")
         await self._set_password(user, new)
         await self._sessions.revoke_user(user.id, keep=session.digest if session else None)
+        await self._revoke_credentials(user.id, "password_change")
         rotated = await self._sessions.rotate(session, meta) if session else None
         await self._audit.record("password.change", meta, actor=user.id, subject=user.id)
         return rotated
@@ -91,6 +101,7 @@ class AccountService:
         user = await self._require(user_id)
         await self._set_password(user, new)
         await self._sessions.revoke_user(user.id)
+        await self._revoke_credentials(user.id, "password_change")
         await self._audit.record("admin.set_password", meta, actor=actor, subject=user.id)
 
     async def set_disabled(self, user_id: str, disabled: bool, actor: str, meta: RequestMeta) -> None:
@@ -98,9 +109,14 @@ class AccountService:
         await self._users.update(user.id, disabled=disabled, updated_at=self._clock.now())
         if disabled:
             await self._sessions.revoke_user(user.id)  # SEC-12: a disabled user is out at once
+            await self._revoke_credentials(user.id, "user_disabled")
         await self._audit.record(
             "admin.disable" if disabled else "admin.enable", meta, actor=actor, subject=user.id
         )
+
+    async def _revoke_credentials(self, user_id: str, reason: str) -> None:
+        if self._credentials is not None:
+            await self._credentials.revoke_user(user_id, reason=reason)
 
     async def _set_password(self, user: UserRecord, new: str) -> None:
         self._policy.check(new, username=user.username, email=user.email, has_mfa=user.mfa_enabled)

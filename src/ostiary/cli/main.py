@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from ostiary import __version__
-from ostiary.cli import users
+from ostiary.cli import keys, users
 from ostiary.cli.common import console, err_console, load_settings, opened_services, run
 from ostiary.compose.realm import DEMO_REALM, demo_users, import_realm_file
 from ostiary.storage.sqlalchemy.database import Database
@@ -17,6 +17,7 @@ from ostiary.web.server import ServerApp
 
 app = typer.Typer(help="ostiary: identity and access server.", no_args_is_help=True, add_completion=False)
 app.add_typer(users.app, name="users")
+app.add_typer(keys.app, name="keys")
 
 
 def _version(value: bool) -> None:

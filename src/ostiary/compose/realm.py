@@ -24,6 +24,7 @@ def realm_importer(services: Services) -> RealmImporter:
         services.policy,
         services.clock,
         on_disabled=end_sessions,
+        policies=services.policies,
     )
 
 

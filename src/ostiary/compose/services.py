@@ -17,8 +17,9 @@ from ostiary.authn.password_policy import PasswordPolicy, PasswordPolicyConfig
 from ostiary.authn.principals import PrincipalResolver
 from ostiary.authn.ratelimit import RateLimiter
 from ostiary.authn.sessions import SessionConfig, SessionManager
-from ostiary.compose.authorization import RbacModelCache
+from ostiary.compose.authorization import PolicyEngineCache
 from ostiary.compose.secret_file import load_instance_secret
+from ostiary.compose.tokens import TokenWiring, build_tokens
 from ostiary.core.clock import Clock, SystemClock
 from ostiary.core.secrets import InstanceSecret
 from ostiary.core.settings import Settings
@@ -28,9 +29,12 @@ from ostiary.storage.sqlalchemy.attempts import SqlAttemptStore
 from ostiary.storage.sqlalchemy.audit import SqlAuditLog
 from ostiary.storage.sqlalchemy.database import Database
 from ostiary.storage.sqlalchemy.migrate import upgrade
+from ostiary.storage.sqlalchemy.policies import SqlPolicyStore
 from ostiary.storage.sqlalchemy.rbac import SqlRbacStore
 from ostiary.storage.sqlalchemy.realm import SqlRealmWriter
+from ostiary.storage.sqlalchemy.refresh_tokens import SqlRefreshTokenStore
 from ostiary.storage.sqlalchemy.sessions import SqlSessionStore
+from ostiary.storage.sqlalchemy.signing_keys import SqlSigningKeyStore
 from ostiary.storage.sqlalchemy.users import SqlUserAccessStore, SqlUserStore
 
 log = logging.getLogger("ostiary")
@@ -56,10 +60,14 @@ class Services:
     sessions: SessionManager
     login: PasswordLogin
     accounts: AccountService
-    rbac_models: RbacModelCache
+    rbac_models: PolicyEngineCache  # the same object as `authz` (its former name)
     principals: PrincipalResolver
+    tokens: TokenWiring  # keys, access tokens, refresh tokens, bearer authentication
+    policies: SqlPolicyStore  # ABAC rules, ACL tuples, RBAC deletions
+    authz: PolicyEngineCache  # the policy engine, rebuilt when authorization data changes
 
     async def close(self) -> None:
+        await self.tokens.close()
         self.pool.shutdown(wait=False)
         if self.redis is not None:
             await self.redis.aclose()
@@ -113,7 +121,8 @@ async def build_services(
     users = SqlUserStore(db)
     access = SqlUserAccessStore(db)
     rbac = SqlRbacStore(db)
-    rbac_models = RbacModelCache(rbac)
+    policies = SqlPolicyStore(db)
+    rbac_models = PolicyEngineCache(rbac, policies, access)
     auditor = Auditor(SqlAuditLog(db), clock)
     policy = password_policy(settings)
     pool = HashingPool(settings.hash_workers, settings.hash_queue_limit)
@@ -138,6 +147,10 @@ async def build_services(
             settings.session_touch_interval_seconds,
         ),
     )
+    principals = PrincipalResolver(users, access, rbac_models)
+    tokens = await build_tokens(
+        settings, clock, secret, SqlSigningKeyStore(db), SqlRefreshTokenStore(db), auditor, principals
+    )
     return Services(
         settings=settings,
         clock=clock,
@@ -155,8 +168,18 @@ async def build_services(
         lockout=lockout,
         limiter=RateLimiter(settings.redis_url, enabled=settings.rate_limit_enabled),
         sessions=sessions,
-        login=PasswordLogin(users, hashers, policy, lockout, auditor),
-        accounts=AccountService(users, hashers, policy, sessions, auditor, clock),
+        login=PasswordLogin(
+            users,
+            hashers,
+            policy,
+            lockout,
+            auditor,
+            on_lockout=tokens.refresh if settings.refresh_revoke_on_lockout else None,
+        ),
+        accounts=AccountService(users, hashers, policy, sessions, auditor, clock, tokens.refresh),
         rbac_models=rbac_models,
-        principals=PrincipalResolver(users, access, rbac_models),
+        policies=policies,
+        authz=rbac_models,
+        principals=principals,
+        tokens=tokens,
     )

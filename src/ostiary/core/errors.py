@@ -109,3 +109,12 @@ class StoreUnavailable(OstiaryError):
 
     def default_message(self) -> str:
         return "A backing service is unavailable. Try again shortly."
+
+
+class InsufficientScope(Forbidden):
+    """RFC 6750 §3.1: the token is valid but was not granted what this request needs."""
+
+    code = "insufficient_scope"
+
+    def default_message(self) -> str:
+        return "The access token does not grant this."

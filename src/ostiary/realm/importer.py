@@ -1,4 +1,4 @@
-"""`ostiary import FILE`: load a realm (permissions, roles, groups, users) in one transaction.
+"""`ostiary import FILE`: load a realm (permissions, roles, groups, users, policies, acl) in one transaction.
 
 Idempotent: a user whose stored hash already verifies the file's password keeps that hash, so a
 second run changes nothing. References and cycles are checked against the union of the file and
@@ -20,10 +20,13 @@ from ostiary.authn.hashing_pool import AsyncPasswordHashers
 from ostiary.authn.password_policy import PasswordPolicy
 from ostiary.core.clock import Clock
 from ostiary.core.errors import ValidationFailed
+from ostiary.policy.acl import AclIndex, AclTuple
 from ostiary.policy.errors import PolicyError
 from ostiary.policy.model import Group, Permission, RbacModel, Role
+from ostiary.policy.rules import RuleSet
 from ostiary.realm.errors import RealmError
 from ostiary.realm.schema import RealmFile, UserEntry
+from ostiary.storage.interfaces.policies import AclConfig, AclRow, PolicyRuleStore, RuleRow
 from ostiary.storage.interfaces.rbac import GroupRow, RbacStore, RoleRow
 from ostiary.storage.interfaces.realm import RealmChanges, RealmPlan, RealmUser, RealmWriter
 from ostiary.storage.interfaces.users import UserStore
@@ -61,7 +64,9 @@ class RealmImporter:
         policy: PasswordPolicy,
         clock: Clock,
         on_disabled: Callable[[str], Awaitable[object]] | None = None,
+        policies: PolicyRuleStore | None = None,
     ) -> None:
+        self._policies = policies
         self._users = users
         self._rbac = rbac
         self._writer = writer
@@ -76,6 +81,7 @@ class RealmImporter:
         except ValidationError as exc:
             raise RealmError.from_validation(exc) from None
         await self._check_references(realm)
+        rules, acl_config, acl_tuples = await self._plan_policies(realm)
         users = [await self._plan_user(i, entry) for i, entry in enumerate(realm.users)]
         plan = RealmPlan(
             permissions={p.name: p.description for p in realm.permission_entries()},
@@ -85,6 +91,9 @@ class RealmImporter:
             ],
             groups=[GroupRow(g.name, g.description, frozenset(g.roles), g.parent) for g in realm.groups],
             users=users,
+            rules=rules,
+            acl_tuples=acl_tuples,
+            acl_config=acl_config,
         )
         changes = await self._writer.apply(plan, now=self._clock.now(), new_user_id=new_user_id)
         if self._on_disabled is not None:
@@ -116,6 +125,51 @@ class RealmImporter:
             ]
         if problems:
             raise RealmError(problems)
+
+    async def _plan_policies(self, realm: RealmFile) -> tuple[list[RuleRow], AclConfig | None, list[AclRow]]:
+        """Parse ``policies`` and ``acl`` with the engine's parsers; check tuples against the schema.
+
+        An ``acl`` section with ``relations`` or ``actions`` defines the whole ACL schema (what it
+        omits is the default); without them the stored schema stays.
+        """
+        if (realm.policies or realm.acl) and self._policies is None:
+            raise RealmError([("policies", "this importer has no policy store")])
+        acl = dict(realm.acl or {})
+        stored = await self._policies.snapshot() if self._policies is not None and acl else None
+        if stored is not None and "relations" not in acl and "actions" not in acl:
+            # tuples only: check them against the stored schema
+            acl.update(relations=stored.acl.relations, actions=dict(stored.acl.actions))
+        try:
+            RuleSet.from_data(realm.policies)
+            AclIndex.from_data(acl or None)
+        except PolicyError as exc:
+            raise RealmError([(exc.path or "(root)", exc.message)]) from None
+        rules = [
+            RuleRow(
+                id=r["id"],
+                effect=r["effect"],
+                actions=tuple(r["actions"]),
+                condition=r.get("when"),
+                requires_permission=bool(r.get("requires_permission", False)),
+                description=r.get("description", ""),
+            )
+            for r in realm.policies
+        ]
+        raw = realm.acl or {}
+        config = None
+        if "relations" in raw or "actions" in raw:
+            config = AclConfig(relations=raw.get("relations"), actions=dict(raw.get("actions") or {}))
+        tuples = [AclRow(*t) for t in raw.get("tuples") or []]
+        if stored is not None and config is not None and stored.tuples:
+            try:  # the stored tuples must still fit the file's schema
+                AclIndex(
+                    (AclTuple(r.subject, r.relation, r.resource) for r in stored.tuples),
+                    relations=config.relations,
+                    actions=config.actions,
+                )
+            except PolicyError as exc:
+                raise RealmError([("acl.relations", f"a stored tuple does not fit: {exc.message}")]) from None
+        return rules, config, tuples
 
     async def _plan_user(self, index: int, entry: UserEntry) -> RealmUser:
         path = f"users[{index}]"

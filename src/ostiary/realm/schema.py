@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -53,6 +53,9 @@ class RealmFile(Strict):
     roles: list[RoleEntry] = Field(default_factory=list)
     groups: list[GroupEntry] = Field(default_factory=list)
     users: list[UserEntry] = Field(default_factory=list)
+    # Checked by the policy engine's own parsers (ostiary.policy.rules / .acl), path-named errors.
+    policies: list[Any] = Field(default_factory=list)
+    acl: dict[str, Any] | None = None
 
     def permission_entries(self) -> list[PermissionEntry]:
         return [p if isinstance(p, PermissionEntry) else PermissionEntry(name=p) for p in self.permissions]

@@ -13,10 +13,25 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ostiary import __version__
 from ostiary.compose.services import Services
+from ostiary.core.errors import Forbidden
+from ostiary.web.authorization import ScopeRequired, scope_required_response
+from ostiary.web.bearer import BearerChallenge, challenge_response, forbidden_response
 from ostiary.web.cookies import CookiePolicy
 from ostiary.web.csrf import PreSessionCsrf, accepted_origins
 from ostiary.web.middleware.stack import MiddlewareConfig, build_middleware_stack
-from ostiary.web.routes import admin_users, auth, health, pages, sessions
+from ostiary.web.routes import (
+    admin_accounts,
+    admin_policies,
+    admin_rbac,
+    admin_users,
+    auth,
+    demo_api,
+    health,
+    pages,
+    profile,
+    sessions,
+    tokens,
+)
 
 STATIC = Path(__file__).with_name("static")
 
@@ -27,7 +42,11 @@ async def _propagate(_request: Request, exc: Exception) -> NoReturn:
     raise exc
 
 
-def create_app(services: Services, *, demo_users: list[dict[str, str]] | None = None) -> OstiaryApp:
+def create_app(
+    services: Services, *, demo_users: list[dict[str, str]] | None = None, demo: bool | None = None
+) -> OstiaryApp:
+    """`demo` mounts the demo API (web/routes/demo_api.py); by default it follows `demo_users`, which
+    `ostiary serve --demo` sets."""
     settings = services.settings
 
     docs = settings.docs_public
@@ -37,7 +56,12 @@ def create_app(services: Services, *, demo_users: list[dict[str, str]] | None = 
         docs_url="/docs" if docs else None,
         redoc_url=None,
         openapi_url="/openapi.json" if docs else None,
-        exception_handlers={Exception: _propagate},
+        exception_handlers={
+            Exception: _propagate,
+            BearerChallenge: challenge_response,  # RFC 6750 §3 challenges (web/bearer.py)
+            Forbidden: forbidden_response,
+            ScopeRequired: scope_required_response,  # 403 with scope="…" (web/authorization.py)
+        },
     )
     api.state.services = services
     api.state.cookies = CookiePolicy(secure=settings.secure_cookies)
@@ -46,8 +70,13 @@ def create_app(services: Services, *, demo_users: list[dict[str, str]] | None = 
     api.state.demo_users = demo_users or []
     registry = CollectorRegistry()
     api.state.metrics_registry = registry
-    for module in (auth, sessions, admin_users, pages, health):
+    for module in (auth, profile, sessions, admin_users, admin_accounts, admin_rbac, admin_policies):
         api.include_router(module.router)
+    for module in (pages, health, tokens):
+        api.include_router(module.router)
+    if demo if demo is not None else bool(demo_users):
+        api.state.demo_data = demo_api.DemoData()
+        api.include_router(demo_api.router)
     api.mount("/static", StaticFiles(directory=STATIC), name="static")
     config = MiddlewareConfig(
         trusted_proxies=tuple(settings.trusted_proxies),

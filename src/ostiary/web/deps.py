@@ -14,6 +14,7 @@ from ostiary.authn.principals import Authenticated
 from ostiary.compose.services import Services
 from ostiary.core.context import RequestMeta
 from ostiary.core.errors import Forbidden, NotAuthenticated
+from ostiary.web.bearer import authenticate_bearer, bearer_failure
 from ostiary.web.cookies import CookiePolicy
 from ostiary.web.csrf import SAFE_METHODS, check_origin, presented_token
 from ostiary.web.middleware.client_ip import client_ip
@@ -53,7 +54,10 @@ async def optional_auth(request: Request) -> Authenticated | None:
     services = services_of(request)
     found: Authenticated | None = None
     session_id = request.cookies.get(cookies_of(request).session_name)
-    if session_id:
+    authorization = request.headers.get("authorization")
+    if authorization is not None:  # bearer first; the cookie is then ignored (web/bearer.py)
+        found = authenticate_bearer(request, services, authorization)
+    elif session_id:
         record = await services.sessions.load(session_id, request_meta(request))
         if record is not None:
             found = await services.principals.for_session(record)
@@ -64,7 +68,7 @@ async def optional_auth(request: Request) -> Authenticated | None:
 async def require_auth(request: Request) -> Authenticated:
     found = await optional_auth(request)
     if found is None:
-        raise NotAuthenticated()
+        raise bearer_failure(request) or NotAuthenticated()
     return found
 
 

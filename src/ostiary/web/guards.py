@@ -1,4 +1,9 @@
-"""Route guards: 401 when the caller is unknown, 403 when known but not allowed (audited, SEC-72)."""
+"""Route guards: 401 when the caller is unknown, 403 when known but not allowed (audited, SEC-72).
+
+`require_permission(p)` is `web.authorization.require(p)` returning the `Authenticated` caller: the
+decision is the policy engine's (RBAC, scopes, deny rules), so a permission check and an ABAC rule on
+the same action can never disagree. New code uses `require` directly.
+"""
 
 from __future__ import annotations
 
@@ -7,24 +12,15 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import Request
 
 from ostiary.authn.principals import Authenticated
-from ostiary.core.errors import Forbidden
-from ostiary.web.deps import request_meta, require_auth, services_of, verify_csrf
+from ostiary.web.authorization import require
+from ostiary.web.policy_marks import POLICY_ATTRIBUTE
 
 
 def require_permission(permission: str) -> Callable[[Request], Awaitable[Authenticated]]:
-    async def guard(request: Request) -> Authenticated:
-        auth = await require_auth(request)
-        if permission not in auth.principal.permissions:
-            await services_of(request).auditor.record(
-                "access.denied",
-                request_meta(request),
-                outcome="failure",
-                actor=auth.user.id,
-                permission=permission,
-                path=request.url.path,
-            )
-            raise Forbidden()
-        await verify_csrf(request, auth)
-        return auth
+    check = require(permission)
 
+    async def guard(request: Request) -> Authenticated:
+        return (await check(request)).auth
+
+    setattr(guard, POLICY_ATTRIBUTE, f"require:{permission}")
     return guard

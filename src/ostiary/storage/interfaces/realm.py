@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from ostiary.storage.interfaces.policies import AclConfig, AclRow, RuleRow
 from ostiary.storage.interfaces.rbac import GroupRow, RoleRow
 
 
@@ -25,6 +26,9 @@ class RealmPlan:
     roles: list[RoleRow] = field(default_factory=list)
     groups: list[GroupRow] = field(default_factory=list)
     users: list[RealmUser] = field(default_factory=list)
+    rules: list[RuleRow] = field(default_factory=list)  # upserted by id, in file order
+    acl_tuples: list[AclRow] = field(default_factory=list)  # added when missing
+    acl_config: AclConfig | None = None  # None: leave the stored ACL schema alone
 
 
 @dataclass

@@ -11,6 +11,7 @@ from ostiary.storage.interfaces.rbac import GroupRow, RoleRow
 from ostiary.storage.interfaces.realm import RealmChanges, RealmPlan, RealmUser
 from ostiary.storage.sqlalchemy import tables as t
 from ostiary.storage.sqlalchemy.database import Database
+from ostiary.storage.sqlalchemy.policies import add_tuple_in, put_rule_in, set_acl_config_in
 from ostiary.storage.sqlalchemy.users import login_key
 from ostiary.storage.sqlalchemy.versioning import bump_rbac_version
 
@@ -55,6 +56,15 @@ class SqlRealmWriter:
                 await self._group_links(conn, group, changes)
             for user in plan.users:
                 await self._user(conn, user, now, new_user_id, changes)
+            for position, rule in enumerate(plan.rules, start=1):
+                outcome = await put_rule_in(conn, rule, position)
+                if outcome is not None:
+                    changes.add("policy", created=outcome == "created")
+            if plan.acl_config is not None and await set_acl_config_in(conn, plan.acl_config):
+                changes.add("acl_config", created=False)
+            for row in plan.acl_tuples:
+                if await add_tuple_in(conn, row):
+                    changes.add("acl_tuple", created=True)
             if changes.changed:
                 await bump_rbac_version(conn)
         return changes

@@ -203,3 +203,37 @@ refresh_tokens = Table(
     Column("replay", LargeBinary),
     Index("ix_refresh_tokens_family_id", "family_id"),
 )
+
+# --- Policies: ABAC rules and ACL tuples (docs/authorization.md) -----------------------------------
+
+# ABAC rules; `condition` is the `when` JSON, compiled by the policy engine when it is built.
+policy_rules = Table(
+    "policy_rules",
+    metadata,
+    Column("id", String(200), primary_key=True),
+    Column("position", Integer, nullable=False),  # declaration order
+    Column("effect", String(10), nullable=False),
+    Column("actions", JSON, nullable=False),
+    Column("condition", JSON),
+    Column("requires_permission", Boolean, nullable=False, default=False),
+    Column("description", Text, nullable=False, default=""),
+)
+
+# ACL tuples (subject, relation, resource), e.g. ("user:42", "owner", "posts:7").
+acl_tuples = Table(
+    "acl_tuples",
+    metadata,
+    Column("subject", String(250), primary_key=True),
+    Column("relation", String(100), primary_key=True),
+    Column("resource", String(250), primary_key=True),
+    Index("ix_acl_tuples_resource", "resource"),
+)
+
+# One row: the ACL schema (implied relations per resource type, action -> relation).
+acl_config = Table(
+    "acl_config",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("relations", JSON),
+    Column("actions", JSON, nullable=False),
+)

@@ -11,6 +11,8 @@ from ostiary.authn.lockout import Lockout
 from ostiary.authn.principals import Authenticated
 from ostiary.core.errors import Forbidden, InvalidCredentials, OstiaryError, RateLimited
 from ostiary.storage.interfaces.users import UserRecord
+from ostiary.tokens.bearer import BearerAuthenticated
+from ostiary.web.bearer import bearer_me
 from ostiary.web.csrf import check_origin
 from ostiary.web.deps import cookies_of, optional_auth, request_meta, require_auth, services_of, verify_csrf
 from ostiary.web.pages_render import render_login
@@ -177,4 +179,6 @@ async def change_password(request: Request, auth: Authenticated = Depends(requir
 @router.get("/me")
 @policy("authenticated")
 async def me(auth: Authenticated = Depends(require_auth)) -> dict[str, Any]:
+    if isinstance(auth, BearerAuthenticated):
+        return bearer_me(auth)  # from the token's claims: no database read on the bearer path
     return user_json(auth.user, auth)

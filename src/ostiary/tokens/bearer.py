@@ -1,0 +1,124 @@
+"""RFC 6750 / RFC 9068 §4: a bearer JWT turned into an `Authenticated` caller, with no I/O.
+
+A valid token is checked by `JwtVerifier` against the in-memory key ring and its claims become the
+Principal: `sub`, `scope` (the permissions granted to the token, which are also its `permissions`),
+`auth_time`, `client_id`, `method="bearer"`. No database is read, so the caller's record is a stub
+built from the claims (`BearerAuthenticated.user`): routes that need the stored account load it.
+
+Verified tokens are cached by SHA-256 digest in a bounded LRU. A hit is re-checked every time: expiry
+(with the verifier's leeway) and that the signing key is still in the ring, so a purged key takes
+effect at once. The cache never holds a token that failed verification.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import jwt
+
+from ostiary.authn.principals import Authenticated
+from ostiary.core.clock import Clock
+from ostiary.core.jwt_verify import InvalidToken, JwtVerifier, VerificationKey
+from ostiary.core.principal import Principal
+from ostiary.storage.interfaces.users import UserRecord
+
+
+@dataclass(frozen=True)
+class BearerAuthenticated(Authenticated):
+    """An `Authenticated` proven by a bearer JWT; `user` is a stub from the claims, not the record."""
+
+    claims: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    family_id: str | None = None  # the `sid` claim: the refresh-token family of a first-party token
+
+
+@dataclass
+class _Entry:
+    auth: BearerAuthenticated
+    exp: float
+    kid: str
+
+
+def _principal(claims: Mapping[str, Any]) -> BearerAuthenticated:
+    sub = str(claims["sub"])
+    scope = claims.get("scope")
+    scopes = frozenset(scope.split()) if isinstance(scope, str) else frozenset()
+    client_id = claims.get("client_id")
+    username = claims.get("preferred_username")
+    auth_time = claims.get("auth_time")
+    principal = Principal(
+        subject=sub,
+        kind="client" if client_id == sub else "user",
+        method="bearer",
+        username=username if isinstance(username, str) else None,
+        permissions=scopes,
+        scopes=scopes,
+        auth_time=float(auth_time) if isinstance(auth_time, int | float) else None,
+        client_id=client_id if isinstance(client_id, str) else None,
+    )
+    stub = UserRecord(
+        id=sub,
+        username=principal.username or sub,
+        email=None,
+        password_hash=None,
+        disabled=False,
+        mfa_enabled=False,
+        created_at=0.0,
+        updated_at=0.0,
+    )
+    sid = claims.get("sid")
+    return BearerAuthenticated(stub, principal, None, dict(claims), sid if isinstance(sid, str) else None)
+
+
+class BearerAuthenticator:
+    def __init__(
+        self,
+        verifier: JwtVerifier,
+        keys: Callable[[], Mapping[str, VerificationKey]],
+        clock: Clock,
+        *,
+        cache_size: int = 10_000,
+        leeway: int = 60,
+    ) -> None:
+        self._verifier = verifier
+        self._keys = keys
+        self._clock = clock
+        self._leeway = leeway
+        self.cache_size = cache_size
+        self._cache: OrderedDict[bytes, _Entry] = OrderedDict()
+
+    def authenticate(self, token: str) -> BearerAuthenticated:
+        """The caller a token proves, or `InvalidToken`. Synchronous on purpose: no I/O here."""
+        key = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+        entry = self._cache.get(key) if self.cache_size else None
+        if entry is not None:
+            if self._clock.now() < entry.exp + self._leeway and entry.kid in self._keys():
+                self._cache.move_to_end(key)
+                return entry.auth
+            del self._cache[key]
+        claims = self._verifier.verify(token)
+        auth = _principal(claims)
+        if self.cache_size:
+            kid = _kid_of(token)
+            if kid is not None:
+                self._cache[key] = _Entry(auth, float(claims["exp"]), kid)
+                if len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
+        return auth
+
+    def clear(self) -> None:
+        self._cache.clear()
+
+
+def _kid_of(token: str) -> str | None:
+    try:
+        kid = jwt.get_unverified_header(token).get("kid")
+    except jwt.PyJWTError:
+        return None
+    return kid if isinstance(kid, str) else None
+
+
+__all__ = ["BearerAuthenticated", "BearerAuthenticator", "InvalidToken"]

@@ -1,0 +1,239 @@
+"""RFC 9700 §4.14.2 / RFC 6749 §10.4: rotating refresh tokens with reuse detection and a retry window.
+
+A refresh token is 256 random bits with a recognisable prefix, stored only as its SHA-256 digest.
+Every use rotates it to exactly one successor through the store's single conditional write, so N
+concurrent uses produce one successor (SEC-74). An honest client that retries (two tabs, a lost
+response) within `retry_window` seconds gets the *same* successor back: the successor's value is kept
+on the rotated row sealed with AES-GCM under a key derived from the instance secret, so storage still
+holds digests only (LANDSCAPE §3.1). Only the newest rotation qualifies — its successor must still be
+unused — so a token several generations old is never redeemed (django-oauth-toolkit#1617). Any other
+reuse of a rotated token is treated as theft: the whole family is revoked and audited (SEC-35).
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from dataclasses import dataclass
+from typing import Protocol
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from ostiary.authn.audit import Auditor
+from ostiary.core.clock import Clock
+from ostiary.core.context import RequestMeta
+from ostiary.core.errors import OstiaryError
+from ostiary.core.secrets import InstanceSecret, constant_time_equals, sha256_hex
+from ostiary.storage.interfaces.refresh_tokens import (
+    RefreshFamily,
+    RefreshFamilyIndex,
+    RefreshTokenRecord,
+    RefreshTokenStore,
+)
+
+TOKEN_PREFIX = "ort_"  # lets secret scanners recognise a leaked ostiary refresh token
+MAX_TOKEN_LENGTH = 128
+REPLAY_PURPOSE = "refresh-replay"
+_BLOB_VERSION = b"\x01"
+_NONCE_BYTES = 12
+
+
+class InvalidGrant(OstiaryError):
+    """One answer for every refresh failure: unknown, expired, revoked, reused or another client's."""
+
+    status = 400
+    code = "invalid_grant"
+
+    def default_message(self) -> str:
+        return "The refresh token is invalid or expired."
+
+
+@dataclass(frozen=True)
+class RefreshConfig:
+    idle_seconds: int = 14 * 86400
+    absolute_seconds: int = 30 * 86400
+    retry_window: float = 10.0
+    access_ttl: int = 600
+    early_leeway: float = 60.0  # refreshing this close to the access token's expiry is normal
+
+
+@dataclass(frozen=True)
+class Rotation:
+    refresh_token: str  # the successor's value: shown to the client, never stored in clear
+    family: RefreshFamily
+    replayed: bool = False  # the same successor handed out again inside the retry window
+    early: bool = False  # refreshed while the family's last access token was still valid
+
+
+class RefreshStore(RefreshTokenStore, RefreshFamilyIndex, Protocol):
+    """A store that implements both protocols (every ostiary implementation does)."""
+
+
+def new_token_value() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def digest_of(token: str) -> str:
+    return sha256_hex(token)
+
+
+class RefreshTokens:
+    def __init__(
+        self,
+        store: RefreshStore,
+        secret: InstanceSecret,
+        clock: Clock,
+        auditor: Auditor,
+        config: RefreshConfig | None = None,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._audit = auditor
+        self.config = config or RefreshConfig()
+        self._aead = AESGCM(secret.derive(REPLAY_PURPOSE))
+
+    def access_expiry(self, now: float) -> float:
+        return math.floor(now) + self.config.access_ttl
+
+    async def start(
+        self, user_id: str, client_id: str, device: str, scope: str, auth_time: float
+    ) -> tuple[str, RefreshFamily]:
+        """A new family (one login on one device) and its first token."""
+        now = self._clock.now()
+        value = new_token_value()
+        family = RefreshFamily(
+            id=secrets.token_urlsafe(16),
+            user_id=user_id,
+            client_id=client_id,
+            device=device[:256],
+            scope=scope,
+            auth_time=auth_time,
+            created_at=now,
+            last_used_at=now,
+            expires_at=now + self.config.absolute_seconds,
+            access_expires_at=self.access_expiry(now),
+        )
+        first = RefreshTokenRecord(
+            digest=digest_of(value),
+            family_id=family.id,
+            state="active",
+            created_at=now,
+            expires_at=min(now + self.config.idle_seconds, family.expires_at),
+        )
+        await self._store.create_family(family, first)
+        return value, family
+
+    async def redeem(self, presented: str, *, client_id: str, meta: RequestMeta) -> Rotation:
+        """Rotate `presented` to its one successor, or hand back the same successor inside the
+        retry window; raise `InvalidGrant` otherwise (revoking the family on a theft signal)."""
+        if not presented.startswith(TOKEN_PREFIX) or len(presented) > MAX_TOKEN_LENGTH:
+            raise InvalidGrant()
+        digest = digest_of(presented)
+        found = await self._store.get(digest)
+        if found is None:
+            raise InvalidGrant()
+        token, family = found
+        now = self._clock.now()
+        # SEC-35: another client's token, a revoked family, or past the absolute expiry (SEC-11).
+        if family.client_id != client_id or not family.live(now):
+            raise InvalidGrant()
+        if token.state == "rotated":
+            return await self._replay_or_revoke(token, family, now, meta)
+        if token.state != "active" or now >= token.expires_at:
+            raise InvalidGrant()
+        value = new_token_value()
+        successor = RefreshTokenRecord(
+            digest=digest_of(value),
+            family_id=family.id,
+            state="active",
+            created_at=now,
+            expires_at=min(now + self.config.idle_seconds, family.expires_at),
+            parent_digest=digest,
+            replay=self._seal(value, parent=digest),
+        )
+        if await self._store.rotate(digest, successor, at=now, access_expires_at=self.access_expiry(now)):
+            early = now < family.access_expires_at - self.config.early_leeway
+            if early:
+                await self._audit.record(
+                    "token.refresh_early",
+                    meta,
+                    outcome="warning",
+                    subject=family.user_id,
+                    client_id=family.client_id,
+                    family=family.id,
+                    access_expires_in=round(family.access_expires_at - now),
+                )
+            return Rotation(value, family, early=early)
+        # Lost the race (or the family was revoked meanwhile): decide as for any rotated token.
+        again = await self._store.get(digest)
+        if again is None or again[0].state != "rotated":
+            raise InvalidGrant()
+        return await self._replay_or_revoke(again[0], again[1], now, meta)
+
+    async def _replay_or_revoke(
+        self, token: RefreshTokenRecord, family: RefreshFamily, now: float, meta: RequestMeta
+    ) -> Rotation:
+        in_window = token.rotated_at is not None and now - token.rotated_at < self.config.retry_window
+        if in_window and token.replay is not None and token.successor_digest is not None:
+            successor = await self._store.get(token.successor_digest)
+            if successor is not None and successor[0].state == "active" and successor[1].live(now):
+                value = self._open(token.replay, parent=token.digest)
+                if value is not None and constant_time_equals(digest_of(value), token.successor_digest):
+                    return Rotation(value, successor[1], replayed=True)
+        if await self._store.revoke_family(family.id, at=now, reason="reuse_detected"):
+            await self._audit.record(
+                "token.reuse_detected",
+                meta,
+                outcome="failure",
+                subject=family.user_id,
+                client_id=family.client_id,
+                family=family.id,
+                rotated_ago=round(now - (token.rotated_at or now), 3),
+            )
+        raise InvalidGrant()
+
+    async def revoke(self, presented: str, meta: RequestMeta, *, reason: str = "logout") -> str | None:
+        """RFC 7009: revoke the family of any token of it (active or not). Returns the user id
+        when a live family was revoked; unknown tokens are silently ignored."""
+        if not presented.startswith(TOKEN_PREFIX) or len(presented) > MAX_TOKEN_LENGTH:
+            return None
+        found = await self._store.get(digest_of(presented))
+        if found is None:
+            return None
+        _, family = found
+        if await self._store.revoke_family(family.id, at=self._clock.now(), reason=reason):
+            await self._audit.record(
+                "token.revoke", meta, actor=family.user_id, subject=family.user_id, family=family.id
+            )
+            return family.user_id
+        return None
+
+    async def revoke_family(self, family_id: str, *, reason: str, user_id: str | None = None) -> bool:
+        return await self._store.revoke_family(
+            family_id, at=self._clock.now(), reason=reason, user_id=user_id
+        )
+
+    async def revoke_user(self, user_id: str, *, reason: str) -> int:
+        return await self._store.revoke_user(user_id, at=self._clock.now(), reason=reason)
+
+    async def families(self, user_id: str) -> list[RefreshFamily]:
+        return await self._store.list_for_user(user_id, now=self._clock.now())
+
+    def _seal(self, value: str, *, parent: str) -> bytes:
+        nonce = secrets.token_bytes(_NONCE_BYTES)
+        return _BLOB_VERSION + nonce + self._aead.encrypt(nonce, value.encode(), _aad(parent))
+
+    def _open(self, blob: bytes, *, parent: str) -> str | None:
+        if len(blob) <= 1 + _NONCE_BYTES or blob[:1] != _BLOB_VERSION:
+            return None
+        nonce, sealed = blob[1 : 1 + _NONCE_BYTES], blob[1 + _NONCE_BYTES :]
+        try:
+            return self._aead.decrypt(nonce, sealed, _aad(parent)).decode()
+        except (InvalidTag, UnicodeDecodeError):
+            return None
+
+
+def _aad(parent: str) -> bytes:
+    # Bound to the row it sits on: a sealed successor copied onto another token does not open.
+    return f"ostiary-refresh-replay|{parent}".encode()

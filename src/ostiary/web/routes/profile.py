@@ -1,0 +1,71 @@
+"""`PATCH /auth/me`: a user edits their own profile — and only the fields a user may edit (SEC-57).
+
+Only `username` and `email` are accepted. Privileged fields (`roles`, `is_admin`, `email_verified`,
+`mfa_enabled`, `tenant_id`, …) answer 400 naming the field, as does any unknown field, and nothing is
+written: a refused request changes nothing. Changing the email clears `email_verified`. The user is
+always the caller: there is no user id in the path to point at someone else (SEC-56).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+
+from ostiary.authn.accounts import validate_username
+from ostiary.authn.principals import Authenticated
+from ostiary.core.errors import NotFound, ValidationFailed
+from ostiary.web.deps import request_meta, require_user_csrf, services_of
+from ostiary.web.policy_marks import policy
+from ostiary.web.routes.auth import user_json
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+EDITABLE = frozenset({"username", "email"})
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+
+
+def _changes(body: object) -> dict[str, Any]:
+    if not isinstance(body, dict) or not body:
+        raise ValidationFailed("Send a JSON object with the fields to change.")
+    for key in sorted(body):
+        if key not in EDITABLE:
+            raise ValidationFailed(
+                f"{key}: this field cannot be changed here.", field=str(key), code="forbidden_field"
+            )
+    changes: dict[str, Any] = {}
+    if "username" in body:
+        value = body["username"]
+        if not isinstance(value, str):
+            raise ValidationFailed("username: a string", field="username")
+        changes["username"] = validate_username(value)
+    if "email" in body:
+        value = body["email"]
+        if value is not None and (not isinstance(value, str) or len(value) > 320 or not _EMAIL.match(value)):
+            raise ValidationFailed("email: not an email address", field="email")
+        changes["email"] = value
+    return changes
+
+
+@router.patch("/me")
+@policy("authenticated")
+async def update_me(request: Request, auth: Authenticated = Depends(require_user_csrf)) -> dict[str, Any]:
+    services = services_of(request)
+    try:
+        body = await request.json()
+    except ValueError:
+        raise ValidationFailed("The body is not JSON.") from None
+    changes = _changes(body)
+    user = await services.users.get(auth.user.id)
+    if user is None:
+        raise NotFound("No such user.")
+    if "email" in changes and changes["email"] != user.email:
+        changes["email_verified"] = False
+    # updated_at is not passed: SqlUserStore.update refuses it today (tests/helpers.UPDATED_AT_BUG).
+    await services.users.update(user.id, **changes)
+    await services.auditor.record(
+        "profile.update", request_meta(request), actor=user.id, subject=user.id, fields=sorted(changes)
+    )
+    updated = await services.users.get(user.id)
+    assert updated is not None
+    return user_json(updated)
