@@ -13,19 +13,11 @@ if TYPE_CHECKING:
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
-# Chromium sends `Origin: null` on a form POST from a page served with `Referrer-Policy: no-referrer`.
-ORIGIN_NULL_BUG = pytest.mark.xfail(
-    reason=(
-        "BUG: pages send Referrer-Policy: no-referrer, so browsers post forms with `Origin: null`, "
-        "which web/csrf.py check_origin refuses (403 origin_mismatch): no form login from a browser"
-    ),
-    strict=True,
-)
 
 
 def open_login(browser: Browser, server: Server) -> tuple[Page, list[str]]:
     context = browser.new_context(base_url=server.base_url)
-    context.set_default_timeout(15_000)
+    context.set_default_timeout(8_000)
     page = context.new_page()
     problems: list[str] = []
 
@@ -60,7 +52,6 @@ def test_the_login_page_loads_without_console_errors_or_csp_violations(
         page.context.close()
 
 
-@ORIGIN_NULL_BUG
 @pytest.mark.sec("SEC-09")
 def test_a_demo_user_logs_in_from_the_browser(
     chromium: Browser, demo_server: Server, artifacts_dir: Path
@@ -91,7 +82,6 @@ def test_a_demo_user_logs_in_from_the_browser(
         page.context.close()
 
 
-@ORIGIN_NULL_BUG
 @pytest.mark.sec("SEC-64")
 def test_a_wrong_password_shows_the_generic_error(
     chromium: Browser, demo_server: Server, artifacts_dir: Path
@@ -110,6 +100,7 @@ def test_a_wrong_password_shows_the_generic_error(
         page.screenshot(path=str(artifacts_dir / "login-wrong-password.png"), full_page=True)
         assert messages[0] == messages[1] == "Invalid username or password."
         assert "ostiary_session" not in {c["name"] for c in page.context.cookies()}
-        assert problems == []
+        # The re-rendered login page is answered with 401 on purpose; Chromium logs that status.
+        assert [p for p in problems if "status of 401" not in p] == []
     finally:
         page.context.close()

@@ -151,14 +151,6 @@ async def test_state_changing_endpoints_refuse_get(h: Harness, path: str) -> Non
     assert (await h.http.get("/auth/me")).status_code == 200
 
 
-@pytest.mark.xfail(
-    reason=(
-        "BUG: HTML pages send Referrer-Policy: no-referrer, so browsers send `Origin: null` on same-origin "
-        "form posts; web/csrf.py check_origin refuses null -> the login/logout/register forms are 403 in "
-        "every real browser"
-    ),
-    strict=True,
-)
 async def test_a_same_origin_form_post_as_chromium_sends_it_is_accepted(h: Harness) -> None:
     await add_user(h.services, "alice")
     browser = h.client()

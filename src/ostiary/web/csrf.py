@@ -40,9 +40,21 @@ def accepted_origins(issuer: str) -> frozenset[str]:
 
 
 def check_origin(request: Request, allowed: frozenset[str]) -> None:
-    """An Origin header, when present, must be ours; `null` (sandboxed or privacy-stripped) is refused."""
+    """An Origin header, when present, must be ours.
+
+    Our pages send `Referrer-Policy: no-referrer`, so browsers send `Origin: null` even on our own
+    same-origin form posts. A `null` origin is therefore judged by `Sec-Fetch-Site`, which browsers
+    set and pages cannot forge: only `same-origin` (or `none`, typed by the user) passes. The CSRF
+    token is required either way; this check is the second line of defence.
+    """
     origin = request.headers.get("origin")
-    if origin is not None and origin.lower() not in allowed:
+    if origin is None:
+        return
+    if origin.lower() == "null":
+        if request.headers.get("sec-fetch-site", "").lower() in ("same-origin", "none"):
+            return
+        raise Forbidden("Cross-origin request refused.", code="origin_mismatch")
+    if origin.lower() not in allowed:
         raise Forbidden("Cross-origin request refused.", code="origin_mismatch")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +14,17 @@ from ostiary.web.deps import cookies_of
 from ostiary.web.middleware.security_headers import csp_nonce
 
 TEMPLATES = Path(__file__).with_name("templates")
+
+
+def _utc(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
 _env = Environment(
     loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]), auto_reload=False
 )
+
+_env.filters["utc"] = _utc
 
 
 def render(request: Request, template: str, *, status: int = 200, **context: Any) -> HTMLResponse:
