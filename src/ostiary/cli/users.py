@@ -7,11 +7,19 @@ from rich.table import Table
 
 from ostiary.authn.accounts import new_user_id, validate_username
 from ostiary.cli.common import console, opened_services, run
+from ostiary.compose.services import Services
 from ostiary.core.context import CLI
 from ostiary.core.errors import NotFound
-from ostiary.storage.interfaces.users import NewUser, UserAccess
+from ostiary.storage.interfaces.users import NewUser, UserAccess, UserRecord
 
 app = typer.Typer(help="Manage accounts.", no_args_is_help=True)
+
+
+async def _find(services: Services, username: str) -> UserRecord:
+    user = await services.users.find_by_login(username)
+    if user is None:
+        raise NotFound(f"no user {username!r}")
+    return user
 
 
 def _ask_password() -> str:
@@ -70,9 +78,7 @@ def list_users() -> None:
 def _set_disabled(username: str, disabled: bool) -> None:
     async def work() -> None:
         async with opened_services() as services:
-            user = await services.users.find_by_login(username)
-            if user is None:
-                raise NotFound(f"no user {username!r}")
+            user = await _find(services, username)
             await services.accounts.set_disabled(user.id, disabled, "cli", CLI)
 
     run(work)
@@ -100,9 +106,7 @@ def set_password(
 
     async def work() -> None:
         async with opened_services() as services:
-            user = await services.users.find_by_login(username)
-            if user is None:
-                raise NotFound(f"no user {username!r}")
+            user = await _find(services, username)
             await services.accounts.admin_set_password(user.id, secret, "cli", CLI)
 
     run(work)

@@ -6,8 +6,8 @@ instead of failing on a lock upgrade. Connection-level failures surface as `Stor
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from sqlalchemy import event
@@ -25,6 +25,19 @@ def _is_connection_failure(exc: DBAPIError) -> bool:
         # SQLite "database is locked" under extreme contention is also transient.
         return "unique" not in text and "constraint" not in text
     return False
+
+
+@contextmanager
+def _unavailable_on_connection_failure() -> Iterator[None]:
+    """A lost or refused connection is a 503 (StoreUnavailable); constraint errors pass through."""
+    try:
+        yield
+    except DBAPIError as exc:
+        if _is_connection_failure(exc):
+            raise StoreUnavailable() from exc
+        raise
+    except (OSError, ConnectionError) as exc:
+        raise StoreUnavailable() from exc
 
 
 class Database:
@@ -61,30 +74,18 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        try:
+        with _unavailable_on_connection_failure():
             async with self.engine.connect() as conn:
                 yield conn
-        except DBAPIError as exc:
-            if _is_connection_failure(exc):
-                raise StoreUnavailable() from exc
-            raise
-        except (OSError, ConnectionError) as exc:
-            raise StoreUnavailable() from exc
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
-        try:
+        with _unavailable_on_connection_failure():
             async with self.engine.connect() as conn:
                 if self.is_sqlite:
                     conn = await conn.execution_options(sqlite_begin="IMMEDIATE")
                 async with conn.begin():
                     yield conn
-        except DBAPIError as exc:
-            if _is_connection_failure(exc):
-                raise StoreUnavailable() from exc
-            raise
-        except (OSError, ConnectionError) as exc:
-            raise StoreUnavailable() from exc
 
     async def ping(self) -> bool:
         try:

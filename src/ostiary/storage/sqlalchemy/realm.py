@@ -7,7 +7,7 @@ from collections.abc import Callable
 from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ostiary.storage.interfaces.rbac import GroupRow, RoleRow
+from ostiary.storage.interfaces.rbac import GroupRow
 from ostiary.storage.interfaces.realm import RealmChanges, RealmPlan, RealmUser
 from ostiary.storage.sqlalchemy import tables as t
 from ostiary.storage.sqlalchemy.database import Database
@@ -38,9 +38,9 @@ class SqlRealmWriter:
         changes = RealmChanges()
         async with self._db.write() as conn:
             for name, description in plan.permissions.items():
-                await self._permission(conn, name, description, changes)
+                await self._upsert_named(conn, t.permissions, "permission", name, description, changes)
             for role in plan.roles:
-                await self._role_row(conn, role, changes)
+                await self._upsert_named(conn, t.roles, "role", role.name, role.description, changes)
             for role in plan.roles:
                 linked = await _sync_links(
                     conn, t.role_permissions, "role", role.name, "permission", role.permissions
@@ -51,7 +51,7 @@ class SqlRealmWriter:
                 if linked:
                     changes.add("role", created=False)
             for group in plan.groups:
-                await self._group_row(conn, group, changes)
+                await self._upsert_named(conn, t.groups, "group", group.name, group.description, changes)
             for group in plan.groups:
                 await self._group_links(conn, group, changes)
             for user in plan.users:
@@ -69,44 +69,18 @@ class SqlRealmWriter:
                 await bump_rbac_version(conn)
         return changes
 
-    async def _permission(self, conn: AsyncConnection, name: str, description: str, ch: RealmChanges) -> None:
-        current = (
-            await conn.execute(select(t.permissions.c.description).where(t.permissions.c.name == name))
-        ).first()
+    @staticmethod
+    async def _upsert_named(
+        conn: AsyncConnection, table: Table, kind: str, name: str, description: str, ch: RealmChanges
+    ) -> None:
+        """Insert a (name, description) row, or update its description when it differs."""
+        current = (await conn.execute(select(table.c.description).where(table.c.name == name))).first()
         if current is None:
-            await conn.execute(insert(t.permissions).values(name=name, description=description))
-            ch.add("permission", created=True)
+            await conn.execute(insert(table).values(name=name, description=description))
+            ch.add(kind, created=True)
         elif current[0] != description:
-            await conn.execute(
-                update(t.permissions).where(t.permissions.c.name == name).values(description=description)
-            )
-            ch.add("permission", created=False)
-
-    async def _role_row(self, conn: AsyncConnection, role: RoleRow, ch: RealmChanges) -> None:
-        current = (
-            await conn.execute(select(t.roles.c.description).where(t.roles.c.name == role.name))
-        ).first()
-        if current is None:
-            await conn.execute(insert(t.roles).values(name=role.name, description=role.description))
-            ch.add("role", created=True)
-        elif current[0] != role.description:
-            await conn.execute(
-                update(t.roles).where(t.roles.c.name == role.name).values(description=role.description)
-            )
-            ch.add("role", created=False)
-
-    async def _group_row(self, conn: AsyncConnection, group: GroupRow, ch: RealmChanges) -> None:
-        current = (
-            await conn.execute(select(t.groups.c.description).where(t.groups.c.name == group.name))
-        ).first()
-        if current is None:
-            await conn.execute(insert(t.groups).values(name=group.name, description=group.description))
-            ch.add("group", created=True)
-        elif current[0] != group.description:
-            await conn.execute(
-                update(t.groups).where(t.groups.c.name == group.name).values(description=group.description)
-            )
-            ch.add("group", created=False)
+            await conn.execute(update(table).where(table.c.name == name).values(description=description))
+            ch.add(kind, created=False)
 
     async def _group_links(self, conn: AsyncConnection, group: GroupRow, ch: RealmChanges) -> None:
         parent = (await conn.execute(select(t.groups.c.parent).where(t.groups.c.name == group.name))).scalar()
