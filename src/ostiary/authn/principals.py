@@ -6,7 +6,7 @@ authorization data changes), so a role change is seen on the next request of an 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from ostiary.core.principal import Principal
@@ -38,9 +38,12 @@ class PrincipalResolver:
         user = await self._users.get(user_id)
         if user is None or user.disabled:
             return None
+        return user, await self._principal_of(user)
+
+    async def _principal_of(self, user: UserRecord) -> Principal:
         access = await self._access.access_of(user.id)
         permissions = await self._permissions.effective_permissions(access.roles, access.groups)
-        principal = Principal(
+        return Principal(
             subject=user.id,
             kind="user",
             method="session",
@@ -49,19 +52,19 @@ class PrincipalResolver:
             groups=access.groups,
             permissions=permissions,
         )
-        return user, principal
 
-    async def for_session(self, record: SessionRecord) -> Authenticated | None:
-        found = await self.for_user(record.user_id)
-        if found is None:
-            return None
-        user, principal = found
-        principal = Principal(
-            **{
-                **principal.__dict__,
-                "auth_time": record.auth_time,
-                "amr": record.amr,
-                "session_digest": record.digest,
-            }
+    async def for_session(
+        self, record: SessionRecord, user: UserRecord | None = None
+    ) -> Authenticated | None:
+        """`user`: the record the caller just loaded for this session (login), saving a re-read."""
+        if user is not None and user.id == record.user_id and not user.disabled:
+            principal = await self._principal_of(user)
+        else:
+            found = await self.for_user(record.user_id)
+            if found is None:
+                return None
+            user, principal = found
+        principal = replace(
+            principal, auth_time=record.auth_time, amr=record.amr, session_digest=record.digest
         )
         return Authenticated(user, principal, record)

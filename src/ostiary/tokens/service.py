@@ -10,7 +10,7 @@ fails (SEC-12) and a removed permission is not granted again (the family's scope
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from ostiary.core.context import RequestMeta
@@ -95,7 +95,7 @@ class TokenService:
         user, principal = found
         scope = grant_scope(principal.permissions, family.scope)
         pair = self._pair(user, family, scope, rotation.refresh_token)
-        return TokenPair(**{**pair.__dict__, "replayed": rotation.replayed, "early": rotation.early})
+        return replace(pair, replayed=rotation.replayed, early=rotation.early)
 
     def _pair(self, user: UserRecord, family: RefreshFamily, scope: str, refresh_token: str) -> TokenPair:
         access = self._issuer.issue(

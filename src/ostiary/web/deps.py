@@ -19,6 +19,7 @@ from ostiary.web.cookies import CookiePolicy
 from ostiary.web.csrf import SAFE_METHODS, check_origin, presented_token
 from ostiary.web.middleware.client_ip import client_ip
 from ostiary.web.middleware.request_id import request_id
+from ostiary.web.payload import is_form
 
 _UNSET: Any = object()
 
@@ -39,11 +40,6 @@ def request_meta(request: Request) -> RequestMeta:
         user_agent=request.headers.get("user-agent", "")[:256],
         request_id=request_id(request),
     )
-
-
-def is_form(request: Request) -> bool:
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    return content_type in ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 async def optional_auth(request: Request) -> Authenticated | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.requests import Request
 
@@ -25,15 +26,32 @@ class Payload:
         return value
 
 
+FORM_MEDIA_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def media_type(request: Request) -> str:
+    """The Content-Type without parameters, lower-cased ("" when absent)."""
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def is_form(request: Request) -> bool:
+    return media_type(request) in FORM_MEDIA_TYPES
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ValidationFailed("The body is not valid JSON.", code="invalid_json") from None
+    if not isinstance(data, dict):
+        raise ValidationFailed("The body must be a JSON object.", code="invalid_json")
+    return data
+
+
 async def read_payload(request: Request) -> Payload:
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    content_type = media_type(request)
     if content_type == "application/json":
-        try:
-            data = json.loads(await request.body())
-        except (ValueError, UnicodeDecodeError):
-            raise ValidationFailed("The body is not valid JSON.", code="invalid_json") from None
-        if not isinstance(data, dict):
-            raise ValidationFailed("The body must be a JSON object.", code="invalid_json")
+        data = parse_json_object(await request.body())
         fields: dict[str, str] = {}
         for key, value in data.items():
             if value is None:
@@ -42,7 +60,7 @@ async def read_payload(request: Request) -> Payload:
                 raise ValidationFailed(f"The field '{key}' must be a string.", field=key)
             fields[key] = value
         return Payload(fields, is_form=False)
-    if content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+    if content_type in FORM_MEDIA_TYPES:
         form = await request.form()
         fields = {}
         for key, value in form.multi_items():

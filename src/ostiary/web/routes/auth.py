@@ -121,7 +121,7 @@ async def login(request: Request) -> Response:
     if payload.is_form:
         response = RedirectResponse(next_url, status_code=303)
     else:
-        found = await services.principals.for_session(new.record)
+        found = await services.principals.for_session(new.record, user)
         response = JSONResponse({"user": user_json(user, found), "csrf_token": new.csrf_token})
     cookies = cookies_of(request)
     cookies.set_session(response, new.session_id)

@@ -14,7 +14,6 @@ set a custom header without a CORS preflight, which ostiary grants only to allow
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +31,7 @@ from ostiary.tokens.service import TokenPair
 from ostiary.web.csrf import CSRF_HEADER, check_origin
 from ostiary.web.deps import request_meta, require_auth, require_user_csrf, services_of
 from ostiary.web.middleware.request_id import request_id
+from ostiary.web.payload import media_type, parse_json_object
 from ostiary.web.policy_marks import policy
 
 router = APIRouter(tags=["tokens"])
@@ -106,16 +106,9 @@ async def _json_body(request: Request) -> dict[str, Any]:
     raw = await request.body()
     if not raw:
         return {}
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != "application/json":
+    if media_type(request) != "application/json":
         raise ValidationFailed("Send the body as application/json.", code="unsupported_media_type")
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise ValidationFailed("The body is not valid JSON.", code="invalid_json") from None
-    if not isinstance(data, dict):
-        raise ValidationFailed("The body must be a JSON object.", code="invalid_json")
-    return data
+    return parse_json_object(raw)
 
 
 def _text(body: dict[str, Any], name: str) -> str | None:
