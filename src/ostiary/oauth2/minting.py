@@ -38,6 +38,9 @@ class GrantContext:
     nonce: str | None = None
     sid: str | None = None
     refresh_token_allowed: bool = False  # the minter may still decline (e.g. no offline_access)
+    # The refresh_token grant has already rotated the presented token: hand this successor back
+    # instead of starting a new family (RFC 9700 §4.14.2).
+    rotated_refresh_token: str | None = None
 
 
 @dataclass(frozen=True)

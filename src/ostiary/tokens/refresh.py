@@ -97,13 +97,21 @@ class RefreshTokens:
         return math.floor(now) + self.config.access_ttl
 
     async def start(
-        self, user_id: str, client_id: str, device: str, scope: str, auth_time: float
+        self,
+        user_id: str,
+        client_id: str,
+        device: str,
+        scope: str,
+        auth_time: float,
+        *,
+        family_id: str | None = None,
     ) -> tuple[str, RefreshFamily]:
-        """A new family (one login on one device) and its first token."""
+        """A new family (one login on one device) and its first token. OAuth grants pass their
+        `grant_id` as `family_id`, so revoking the grant finds the family (SEC-29)."""
         now = self._clock.now()
         value = new_token_value()
         family = RefreshFamily(
-            id=secrets.token_urlsafe(16),
+            id=family_id or secrets.token_urlsafe(16),
             user_id=user_id,
             client_id=client_id,
             device=device[:256],

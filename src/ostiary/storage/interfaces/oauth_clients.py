@@ -8,6 +8,7 @@ from typing import Literal, Protocol
 TokenEndpointAuthMethod = Literal["client_secret_basic", "client_secret_post", "none"]
 AccessTokenFormat = Literal["jwt", "opaque"]
 ApplicationType = Literal["web", "native"]
+IdTokenAlg = Literal["RS256", "ES256", "EdDSA"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class Client:
     first_party: bool = False  # skips consent
     post_logout_redirect_uris: tuple[str, ...] = ()
     application_type: ApplicationType = "web"
+    id_token_signed_response_alg: IdTokenAlg = "RS256"  # OIDC Registration §2; RS256 is the default
     lifetimes: ClientLifetimes = field(default_factory=ClientLifetimes)
     disabled: bool = False
     created_at: float = 0.0
