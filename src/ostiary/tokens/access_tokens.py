@@ -63,9 +63,14 @@ class AccessTokenIssuer:
         scope: str,
         extra_claims: Mapping[str, Any] | None = None,
         jti: str | None = None,
+        lifetime: int | None = None,
     ) -> IssuedAccessToken:
+        """`lifetime` overrides the issuer's default for this token (per-client lifetimes)."""
         if not subject or not client_id:
             raise ValueError("subject and client_id are required")
+        lifetime = self._lifetime if lifetime is None else lifetime
+        if lifetime <= 0:
+            raise ValueError("the access-token lifetime must be positive")
         aud: str | list[str] = audience if isinstance(audience, str) else list(audience)
         if not aud or (isinstance(aud, list) and not all(isinstance(a, str) and a for a in aud)):
             raise ValueError("at least one non-empty audience is required")
@@ -75,7 +80,7 @@ class AccessTokenIssuer:
             raise ValueError(f"extra_claims may not set {sorted(clash)}")
         key = self._keyring().signing_key_for(self._alg)
         iat = math.floor(self._clock.now())
-        exp = iat + self._lifetime
+        exp = iat + lifetime
         token_id = jti or secrets.token_urlsafe(24)  # 192 bits
         claims: dict[str, Any] = {
             **extra,
@@ -95,4 +100,4 @@ class AccessTokenIssuer:
             algorithm=key.alg,
             headers={"typ": ACCESS_TOKEN_TYP, "kid": key.kid},
         )
-        return IssuedAccessToken(token=token, jti=token_id, expires_at=exp, expires_in=self._lifetime)
+        return IssuedAccessToken(token=token, jti=token_id, expires_at=exp, expires_in=lifetime)
