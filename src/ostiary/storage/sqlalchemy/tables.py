@@ -237,3 +237,121 @@ acl_config = Table(
     Column("relations", JSON),
     Column("actions", JSON, nullable=False),
 )
+
+# --- OAuth 2.0 / OIDC (storage/interfaces/oauth_*.py) -----------------------------------------------
+
+# Registered clients (RFC 7591 §2 metadata); the secret only as an HMAC digest. Tuples are JSON lists.
+oauth_clients = Table(
+    "oauth_clients",
+    metadata,
+    Column("client_id", String(200), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("secret_digest", String(128)),
+    Column("redirect_uris", JSON, nullable=False),
+    Column("grant_types", JSON, nullable=False),
+    Column("response_types", JSON, nullable=False),
+    Column("scopes", JSON, nullable=False),
+    Column("token_endpoint_auth_method", String(40), nullable=False),
+    Column("access_token_format", String(10), nullable=False),
+    Column("first_party", Boolean, nullable=False, default=False),
+    Column("post_logout_redirect_uris", JSON, nullable=False),
+    Column("application_type", String(10), nullable=False),
+    Column("id_token_signed_response_alg", String(10), nullable=False),
+    Column("lifetimes", JSON, nullable=False),  # ClientLifetimes as an object of seconds
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+# Live authorization codes by SHA-256 digest (RFC 6749 §4.1.2); a row is deleted when redeemed.
+oauth_codes = Table(
+    "oauth_codes",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("client_id", String(200), nullable=False),
+    Column("user_id", String(36), nullable=False),
+    Column("grant_id", String(64), nullable=False),
+    Column("redirect_uri", Text, nullable=False),
+    Column("redirect_uri_provided", Boolean, nullable=False),
+    Column("scope", JSON, nullable=False),
+    Column("code_challenge", String(128)),
+    Column("code_challenge_method", String(10)),
+    Column("issued_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("auth_time", Float, nullable=False),
+    Column("amr", JSON, nullable=False),
+    Column("acr", String(200)),
+    Column("nonce", Text),
+    Column("sid", String(128)),
+    Index("ix_oauth_codes_expires_at", "expires_at"),
+)
+
+# Codes already redeemed, remembered so a late replay still finds the grant to revoke (SEC-29).
+oauth_redeemed_codes = Table(
+    "oauth_redeemed_codes",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("grant_id", String(64), nullable=False),
+    Column("forget_after", Float, nullable=False),
+    Index("ix_oauth_redeemed_codes_forget_after", "forget_after"),
+)
+
+# Remembered consents (SEC-41): the sorted union of scopes a user approved for a client.
+oauth_consents = Table(
+    "oauth_consents",
+    metadata,
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("client_id", String(200), primary_key=True),
+    Column("scopes", JSON, nullable=False),
+    Column("granted_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+# Device authorizations (RFC 8628 §3.2–3.5) by the digests of both codes; deleted when redeemed.
+oauth_device_codes = Table(
+    "oauth_device_codes",
+    metadata,
+    Column("device_code_digest", String(64), primary_key=True),
+    Column("user_code_digest", String(64), nullable=False, unique=True),
+    Column("client_id", String(200), nullable=False),
+    Column("scope", JSON, nullable=False),
+    Column("grant_id", String(64), nullable=False),
+    Column("issued_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("poll_interval", Integer, nullable=False),
+    Column("status", String(10), nullable=False),  # pending | approved | denied
+    Column("user_id", String(36)),
+    Column("auth_time", Float),
+    Column("amr", JSON, nullable=False),
+    Column("last_polled_at", Float),
+    Index("ix_oauth_device_codes_expires_at", "expires_at"),
+)
+
+# Revoked grants, remembered so tokens minted for them later are refused too (SEC-29).
+oauth_revoked_grants = Table(
+    "oauth_revoked_grants",
+    metadata,
+    Column("grant_id", String(64), primary_key=True),
+    Column("revoked_at", Float, nullable=False),
+    Column("remember_until", Float, nullable=False),
+    Index("ix_oauth_revoked_grants_remember_until", "remember_until"),
+)
+
+# Opaque access tokens by SHA-256 digest (RFC 7662); a revoked one keeps its row with `revoked_at`.
+oauth_access_tokens = Table(
+    "oauth_access_tokens",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("client_id", String(200), nullable=False),
+    Column("subject", String(250), nullable=False),  # user id or `client:<client_id>`
+    Column("scope", JSON, nullable=False),
+    Column("grant_id", String(64), nullable=False),
+    Column("issued_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("user_id", String(36)),
+    Column("auth_time", Float),
+    Column("sid", String(128)),
+    Column("revoked_at", Float),
+    Index("ix_oauth_access_tokens_grant_id", "grant_id"),
+    Index("ix_oauth_access_tokens_expires_at", "expires_at"),
+)

@@ -1,0 +1,63 @@
+"""In-memory revoked grants and opaque access tokens (RFC 7009, RFC 7662) for tests and embedding."""
+
+from __future__ import annotations
+
+from ostiary.core.clock import Clock, SystemClock
+from ostiary.core.errors import Conflict
+from ostiary.storage.interfaces.oauth_grants import OpaqueAccessToken
+
+
+class MemoryRevokedGrantStore:
+    """Implements RevokedGrantStore. A revocation is forgotten once `remember_until` has passed."""
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self._clock = clock or SystemClock()
+        self._remember_until: dict[str, float] = {}
+
+    async def revoke(self, grant_id: str, *, at: float, remember_until: float) -> None:
+        self._purge()
+        # Idempotent, and a second revocation never shortens what the first promised to remember.
+        self._remember_until[grant_id] = max(
+            remember_until, self._remember_until.get(grant_id, remember_until)
+        )
+
+    async def is_revoked(self, grant_id: str) -> bool:
+        until = self._remember_until.get(grant_id)
+        return until is not None and until > self._clock.now()
+
+    def _purge(self) -> None:
+        now = self._clock.now()
+        for grant_id in [g for g, until in self._remember_until.items() if until <= now]:
+            del self._remember_until[grant_id]
+
+
+class MemoryOpaqueTokenStore:
+    """Implements OpaqueTokenStore. A revoked token is deleted (nothing else ever needs it);
+    tokens past `expires_at` are purged lazily on `save`."""
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self._clock = clock or SystemClock()
+        self._tokens: dict[str, OpaqueAccessToken] = {}
+
+    async def save(self, token: OpaqueAccessToken) -> None:
+        self._purge()
+        if token.digest in self._tokens:
+            raise Conflict("opaque access-token digest collision")
+        self._tokens[token.digest] = token
+
+    async def get(self, digest: str) -> OpaqueAccessToken | None:
+        return self._tokens.get(digest)
+
+    async def revoke(self, digest: str) -> bool:
+        return self._tokens.pop(digest, None) is not None
+
+    async def revoke_grant(self, grant_id: str) -> int:
+        doomed = [d for d, t in self._tokens.items() if t.grant_id == grant_id]
+        for digest in doomed:
+            del self._tokens[digest]
+        return len(doomed)
+
+    def _purge(self) -> None:
+        now = self._clock.now()
+        for digest in [d for d, t in self._tokens.items() if t.expires_at < now]:
+            del self._tokens[digest]
