@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ostiary.compose.clients import build_client_registry
 from ostiary.compose.services import Services
 from ostiary.realm.importer import RealmImporter, read_realm_file
 from ostiary.storage.interfaces.realm import RealmChanges
@@ -25,6 +26,7 @@ def realm_importer(services: Services) -> RealmImporter:
         services.clock,
         on_disabled=end_sessions,
         policies=services.policies,
+        clients=build_client_registry(services),
     )
 
 

@@ -3,6 +3,11 @@
 Idempotent: a user whose stored hash already verifies the file's password keeps that hash, so a
 second run changes nothing. References and cycles are checked against the union of the file and
 what is already stored, before anything is written; nothing is half-applied.
+
+OAuth clients (`clients:`) are checked with everything else before anything is written, then
+upserted through the ClientRegistry after that transaction, one client at a time. A client without
+`client_secret` in the file is public — unless it is stored as confidential: then it keeps its
+secret (a file never downgrades a client silently; `token_endpoint_auth_method: none` does).
 """
 
 from __future__ import annotations
@@ -20,12 +25,13 @@ from ostiary.authn.hashing_pool import AsyncPasswordHashers
 from ostiary.authn.password_policy import PasswordPolicy
 from ostiary.core.clock import Clock
 from ostiary.core.errors import ValidationFailed
+from ostiary.oauth2.client_registry import ClientRegistry, ClientSpec, InvalidClientMetadata, PlannedClient
 from ostiary.policy.acl import AclIndex, AclTuple
 from ostiary.policy.errors import PolicyError
 from ostiary.policy.model import Group, Permission, RbacModel, Role
 from ostiary.policy.rules import RuleSet
 from ostiary.realm.errors import RealmError
-from ostiary.realm.schema import RealmFile, UserEntry
+from ostiary.realm.schema import ClientEntry, RealmFile, UserEntry
 from ostiary.storage.interfaces.policies import AclConfig, AclRow, PolicyRuleStore, RuleRow
 from ostiary.storage.interfaces.rbac import GroupRow, RbacStore, RoleRow
 from ostiary.storage.interfaces.realm import RealmChanges, RealmPlan, RealmUser, RealmWriter
@@ -65,8 +71,10 @@ class RealmImporter:
         clock: Clock,
         on_disabled: Callable[[str], Awaitable[object]] | None = None,
         policies: PolicyRuleStore | None = None,
+        clients: ClientRegistry | None = None,
     ) -> None:
         self._policies = policies
+        self._clients = clients
         self._users = users
         self._rbac = rbac
         self._writer = writer
@@ -83,6 +91,7 @@ class RealmImporter:
         await self._check_references(realm)
         rules, acl_config, acl_tuples = await self._plan_policies(realm)
         users = [await self._plan_user(i, entry) for i, entry in enumerate(realm.users)]
+        clients = await self._plan_clients(realm)
         plan = RealmPlan(
             permissions={p.name: p.description for p in realm.permission_entries()},
             roles=[
@@ -96,6 +105,11 @@ class RealmImporter:
             acl_config=acl_config,
         )
         changes = await self._writer.apply(plan, now=self._clock.now(), new_user_id=new_user_id)
+        if self._clients is not None:  # clients were refused above when there is no registry
+            for planned in clients:
+                outcome = await self._clients.apply(planned)
+                if outcome != "unchanged":
+                    changes.add("client", created=outcome == "created")
         if self._on_disabled is not None:
             for entry in realm.users:
                 stored = await self._users.find_by_login(entry.username) if entry.disabled else None
@@ -170,6 +184,58 @@ class RealmImporter:
             except PolicyError as exc:
                 raise RealmError([("acl.relations", f"a stored tuple does not fit: {exc.message}")]) from None
         return rules, config, tuples
+
+    async def _plan_clients(self, realm: RealmFile) -> list[PlannedClient]:
+        if not realm.clients:
+            return []
+        if self._clients is None:
+            raise RealmError([("clients", "this importer has no client registry")])
+        problems: list[tuple[str, str]] = []
+        planned: list[PlannedClient] = []
+        first_at: dict[str, int] = {}
+        for i, entry in enumerate(realm.clients):
+            path = f"clients[{i}]"
+            if entry.client_id in first_at:
+                problems.append(
+                    (
+                        f"{path}.client_id",
+                        f"{entry.client_id!r} is also defined at clients[{first_at[entry.client_id]}]",
+                    )
+                )
+                continue
+            first_at[entry.client_id] = i
+            try:
+                planned.append(await self._clients.plan_put(await self._client_spec(entry)))
+            except InvalidClientMetadata as exc:
+                problems += [(f"{path}.{field}", message) for field, message in exc.problems]
+        if problems:
+            raise RealmError(problems)
+        return planned
+
+    async def _client_spec(self, entry: ClientEntry) -> ClientSpec:
+        method = entry.token_endpoint_auth_method
+        if method is None and entry.client_secret is not None:
+            method = "client_secret_basic"
+        elif method is None:
+            stored = await self._clients.find(entry.client_id) if self._clients is not None else None
+            # A stored confidential client keeps its secret and method; otherwise no secret = public.
+            method = stored.token_endpoint_auth_method if stored is not None else "none"
+        return ClientSpec(
+            client_id=entry.client_id,
+            name=entry.name,
+            redirect_uris=tuple(entry.redirect_uris),
+            grant_types=tuple(entry.grant_types),
+            scopes=tuple(entry.scopes),
+            token_endpoint_auth_method=method,
+            access_token_format=entry.access_token_format,
+            first_party=entry.first_party,
+            post_logout_redirect_uris=tuple(entry.post_logout_redirect_uris),
+            application_type=entry.application_type,
+            id_token_signed_response_alg=entry.id_token_signed_response_alg,
+            lifetimes=dict(entry.lifetimes),
+            disabled=entry.disabled,
+            client_secret=entry.client_secret,
+        )
 
     async def _plan_user(self, index: int, entry: UserEntry) -> RealmUser:
         path = f"users[{index}]"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, model_validator
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\s]+$")]
 
@@ -48,6 +48,26 @@ class UserEntry(Strict):
         return self
 
 
+class ClientEntry(Strict):
+    """An OAuth client (RFC 7591 §2 names). Field rules are ClientRegistry's (oauth2/client_metadata.py)."""
+
+    client_id: str
+    client_secret: str | None = Field(default=None, repr=False)  # omitted: public, or keep the stored one
+    name: str | None = None
+    redirect_uris: list[str] = Field(default_factory=list)
+    grant_types: list[str] = Field(default_factory=lambda: ["authorization_code"])
+    scopes: list[str] = Field(default_factory=list)
+    # None: client_secret_basic with a secret, else public ("none") — unless stored as confidential.
+    token_endpoint_auth_method: Literal["client_secret_basic", "client_secret_post", "none"] | None = None
+    access_token_format: Literal["jwt", "opaque"] = "jwt"
+    first_party: bool = False
+    post_logout_redirect_uris: list[str] = Field(default_factory=list)
+    application_type: Literal["web", "native"] = "web"
+    lifetimes: dict[str, StrictInt] = Field(default_factory=dict)
+    id_token_signed_response_alg: Literal["RS256", "ES256", "EdDSA"] = "RS256"
+    disabled: bool = False
+
+
 class RealmFile(Strict):
     permissions: list[PermissionEntry | Name] = Field(default_factory=list)
     roles: list[RoleEntry] = Field(default_factory=list)
@@ -56,6 +76,7 @@ class RealmFile(Strict):
     # Checked by the policy engine's own parsers (ostiary.policy.rules / .acl), path-named errors.
     policies: list[Any] = Field(default_factory=list)
     acl: dict[str, Any] | None = None
+    clients: list[ClientEntry] = Field(default_factory=list)
 
     def permission_entries(self) -> list[PermissionEntry]:
         return [p if isinstance(p, PermissionEntry) else PermissionEntry(name=p) for p in self.permissions]
