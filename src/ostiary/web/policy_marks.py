@@ -1,6 +1,8 @@
 """Every route declares its access policy (SEC-55: default deny).
 
-`@policy("public")`, `@policy("authenticated")` or `@policy("permission:users:manage")` marks the
+`@policy("public")`, `@policy("authenticated")`, `@policy("page")` (authenticated, but a stranger is
+sent to the login page and brought back instead of getting a 401) or
+`@policy("permission:users:manage")` marks the
 endpoint function; a guard from `web.authorization.require(action)` marks itself `require:<action>`.
 `route_policy(route)` finds either; a test walks the router and fails when an endpoint carries no
 mark, so a new route cannot ship without someone deciding who may call it.
@@ -16,7 +18,7 @@ POLICY_ATTRIBUTE = "__ostiary_policy__"
 
 
 def policy(rule: str) -> Callable[[F], F]:
-    if not (rule in ("public", "authenticated") or rule.startswith("permission:")):
+    if not (rule in ("public", "authenticated", "page") or rule.startswith("permission:")):
         raise ValueError(f"unknown policy mark: {rule!r}")
 
     def mark(endpoint: F) -> F:

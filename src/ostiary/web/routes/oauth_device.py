@@ -68,7 +68,7 @@ async def device_authorization(request: Request) -> Response:
 
 
 @router.get(VERIFICATION_PATH)
-@policy("authenticated")  # anyone else is sent to the login page, and back here after it
+@policy("page")  # anyone else is sent to the login page, and back here after it
 async def verification_page(request: Request) -> Response:
     typed = request.query_params.get("user_code")
     auth = await signed_in(request)
@@ -78,7 +78,7 @@ async def verification_page(request: Request) -> Response:
 
 
 @router.post(VERIFICATION_PATH)
-@policy("authenticated")
+@policy("page")
 async def submit_code(request: Request) -> Response:
     check_origin(request, request.app.state.allowed_origins)
     auth = await signed_in(request)
@@ -112,7 +112,7 @@ async def submit_code(request: Request) -> Response:
 
 
 @router.post(DECISION_PATH)
-@policy("authenticated")
+@policy("page")
 async def decide(request: Request) -> Response:
     check_origin(request, request.app.state.allowed_origins)
     auth = await signed_in(request)
