@@ -246,3 +246,21 @@ def test_explain_agrees_with_decide(
     assert engine.explain(subject, action, resource, context).decision == engine.decide(
         subject, action, resource, context
     )
+
+
+def test_a_client_acting_for_itself_holds_exactly_its_token_scopes() -> None:
+    """Client credentials: no roles, so the registered scopes granted to its token are what it may do;
+    deny rules still apply, and a user with the same scopes but no role is still refused."""
+    engine = PolicyEngine.from_data(
+        {
+            "permissions": ["items:read", "items:write"],
+            "policies": [{"id": "no-writes", "effect": "deny", "actions": ["items:write"]}],
+        }
+    )
+    client = Subject.of("demo-service", kind="client", scopes=["items:read", "items:write"])
+    assert engine.decide(client, "items:read").allowed
+    assert engine.decide(client, "items:read").decided_by == "role"
+    assert not engine.decide(client, "items:write").allowed  # the deny rule wins
+    assert not engine.decide(client, "items:delete").allowed  # outside its scopes
+    user = Subject.of("u1", kind="user", scopes=["items:read"])
+    assert not engine.decide(user, "items:read").allowed

@@ -66,6 +66,7 @@ class Explanation:
 
 INSUFFICIENT_SCOPE = Decision(False, "insufficient_scope", "scope")
 DEFAULT_DENY = Decision(False, "default-deny", "default")
+CLIENT_REGISTRATION = "client-registration"  # what grants a client its own token's scopes
 
 
 def _holds(rule: Rule, env: Env) -> bool:
@@ -143,6 +144,10 @@ class PolicyEngine:
                     if hit is not False:  # anything but a clean False denies; a non-boolean is an error
                         return self._cached("deny", rule.id, "" if hit is True else " (error)")
             role = grants.granted_by.get(action)
+            if role is None and subject.kind == "client" and scopes is not None:
+                # A client acting for itself (client credentials) holds no roles: the scopes an
+                # administrator registered for it, granted to its token, are its permissions.
+                role = CLIENT_REGISTRATION
             if role is not None:
                 if not bucket.restrictions:
                     return self._cached("role", role, action)

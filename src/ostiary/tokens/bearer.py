@@ -49,9 +49,12 @@ def _principal(claims: Mapping[str, Any]) -> BearerAuthenticated:
     client_id = claims.get("client_id")
     username = claims.get("preferred_username")
     auth_time = claims.get("auth_time")
+    # A client acting for itself has the subject `client:<client_id>` (oauth2/minting.py), kept
+    # apart from user ids; its principal is named by the bare client id.
+    is_client = isinstance(client_id, str) and sub in (client_id, f"client:{client_id}")
     principal = Principal(
-        subject=sub,
-        kind="client" if client_id == sub else "user",
+        subject=client_id if is_client and isinstance(client_id, str) else sub,
+        kind="client" if is_client else "user",
         method="bearer",
         username=username if isinstance(username, str) else None,
         permissions=scopes,
