@@ -12,7 +12,8 @@
                     413/405/400 refusals and CORS preflights also get nosniff, charset, HSTS.
     CORS            outside the error handler, so an allowlisted SPA can read an error body (its
                     request id, `Retry-After`) instead of seeing an opaque network error. Absent
-                    when no origin is configured.
+                    when no origin is configured; by path (cors.py): none on the browser pages,
+                    no credentials on the OAuth protocol endpoints.
     ErrorHandler    wraps everything that can raise; answers JSON and never re-raises, so a failing
                     request cannot reach the server's handler or take the worker down (SEC-71).
     BodyLimit       innermost: refuses TRACE, CR/LF headers and oversized bodies before the app
@@ -34,21 +35,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry
-from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ostiary.web.middleware.access_log import AccessLogMiddleware
 from ostiary.web.middleware.body_limit import BodyLimitMiddleware
 from ostiary.web.middleware.client_ip import ClientIpMiddleware
+from ostiary.web.middleware.cors import PathCorsMiddleware
 from ostiary.web.middleware.errors import ErrorHandlerMiddleware
 from ostiary.web.middleware.metrics import MetricsMiddleware
 from ostiary.web.middleware.request_id import RequestIdMiddleware
 from ostiary.web.middleware.security_headers import SecurityHeadersMiddleware
-
-CORS_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
-CORS_REQUEST_HEADERS = ("Authorization", "Content-Type", "DPoP", "X-Request-ID", "X-CSRF-Token")
-# Response headers a browser script may read: the correlation id and the retry/auth hints.
-CORS_EXPOSED_HEADERS = ("X-Request-ID", "Retry-After", "WWW-Authenticate")
 
 
 @dataclass(frozen=True)
@@ -80,14 +76,7 @@ def build_middleware_stack(app: ASGIApp, config: MiddlewareConfig, registry: Col
     app = ErrorHandlerMiddleware(app)
     origins = cors_allowlist(config.cors_origins)
     if origins:
-        app = CORSMiddleware(
-            app,
-            allow_origins=origins,
-            allow_methods=CORS_METHODS,
-            allow_headers=CORS_REQUEST_HEADERS,
-            allow_credentials=True,
-            expose_headers=CORS_EXPOSED_HEADERS,
-        )
+        app = PathCorsMiddleware(app, origins)
     app = SecurityHeadersMiddleware(app, hsts=config.hsts)
     app = MetricsMiddleware(app, registry=registry)
     app = AccessLogMiddleware(app)
