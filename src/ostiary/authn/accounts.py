@@ -28,6 +28,17 @@ class CredentialRevoker(Protocol):
     async def revoke_user(self, user_id: str, *, reason: str) -> int: ...
 
 
+class AccountMail(Protocol):
+    """Mail about an account (authn/account_mail.py). Each call schedules and returns at once, so the
+    answer to a registration does not depend on whether the address was taken."""
+
+    def registered(self, user_id: str, meta: RequestMeta) -> None: ...
+
+    def registration_attempted(self, email: str, meta: RequestMeta) -> None: ...
+
+    def password_changed(self, user_id: str, meta: RequestMeta) -> None: ...
+
+
 def new_user_id() -> str:
     """A stable subject id, never reassigned (SEC-43): random, not derived from the username."""
     return str(uuid.uuid4())
@@ -54,8 +65,10 @@ class AccountService:
         auditor: Auditor,
         clock: Clock,
         credentials: CredentialRevoker | None = None,
+        mail: AccountMail | None = None,
     ) -> None:
         self._credentials = credentials
+        self._mail = mail
         self._users = users
         self._hashers = hashers
         self._policy = policy
@@ -73,8 +86,12 @@ class AccountService:
             await self._users.create(user)
         except Conflict:
             await self._audit.record("register.duplicate", meta, outcome="failure", username=username[:150])
+            if email and self._mail is not None:  # tell the address's owner, not the caller (SEC-64)
+                self._mail.registration_attempted(email, meta)
             return False
         await self._audit.record("register", meta, actor=user.id, subject=user.id)
+        if email and self._mail is not None:
+            self._mail.registered(user.id, meta)
         return True
 
     async def change_password(
@@ -95,7 +112,19 @@ class AccountService:
         await self._revoke_credentials(user.id, "password_change")
         rotated = await self._sessions.rotate(session, meta) if session else None
         await self._audit.record("password.change", meta, actor=user.id, subject=user.id)
+        if self._mail is not None:
+            self._mail.password_changed(user.id, meta)
         return rotated
+
+    async def reset_password(self, user: UserRecord, new: str, meta: RequestMeta) -> None:
+        """After a used reset link (authn/password_reset.py): set the password and end every session
+        and refresh-token family (SEC-06). Nobody is logged in: the next login still needs MFA."""
+        await self._set_password(user, new)
+        await self._sessions.revoke_user(user.id)
+        await self._revoke_credentials(user.id, "password_reset")
+        await self._audit.record("password.reset", meta, actor=user.id, subject=user.id)
+        if self._mail is not None:
+            self._mail.password_changed(user.id, meta)
 
     async def admin_set_password(self, user_id: str, new: str, actor: str, meta: RequestMeta) -> None:
         user = await self._require(user_id)
@@ -103,6 +132,8 @@ class AccountService:
         await self._sessions.revoke_user(user.id)
         await self._revoke_credentials(user.id, "password_change")
         await self._audit.record("admin.set_password", meta, actor=actor, subject=user.id)
+        if self._mail is not None:
+            self._mail.password_changed(user.id, meta)
 
     async def set_disabled(self, user_id: str, disabled: bool, actor: str, meta: RequestMeta) -> None:
         user = await self._require(user_id)

@@ -22,7 +22,11 @@ from ostiary.storage.interfaces.known_devices import KnownDeviceStore
 from ostiary.storage.interfaces.users import UserRecord
 
 _VERSION = re.compile(r"\d+")
-METHODS = {"password": "your password", "email_link": "a sign-in link sent by email"}
+METHODS = {
+    "password": "your password",
+    "email_link": "a sign-in link sent by email",
+    "passkey": "a passkey",
+}
 
 
 def network_of(ip: str) -> str:

@@ -6,12 +6,14 @@ Starting an enrollment, disabling and renewing need a recent authentication: the
 qualifies. Disabling and renewing also need a login that used a second factor. Turning TOTP on takes
 a correct code from the new app, within the enrollment window that only a recent login could open;
 the first ten recovery codes come in the same unit of work, so MFA is never on without them. Each
-change is audited (`mfa.*`); the notices by mail come with the mailer.
+change is audited (`mfa.*`) and announced by mail to the account's address (SEC-50, SEC-14):
+whoever changed it, the owner hears of it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from ostiary.authn.audit import Auditor
 from ostiary.authn.recovery_codes import RecoveryCodes
@@ -41,6 +43,30 @@ class MfaStatus:
 SECOND_FACTOR_AMR = frozenset({"otp", "recovery", "hwk", "swk"})
 
 
+class MfaNotices(Protocol):
+    """The "two-step verification changed" mail (authn/account_mail.AccountMail); returns at once."""
+
+    def mfa_changed(self, user_id: str, meta: RequestMeta, *, change: str) -> None: ...
+
+
+def is_multi_factor(amr: tuple[str, ...] | list[str] | frozenset[str]) -> bool:
+    """Did this login verify a second factor? The one definition of "MFA" for a session or token.
+
+    True when `amr` (RFC 8176 method references, as ostiary's logins write them) names at least two
+    methods and one of them is a second-factor authenticator — `otp` (TOTP), `recovery` (a recovery
+    code), `hwk` / `swk` (a passkey or security key) — or when it says `mfa` outright:
+
+    - `["pwd", "otp"]`, `["pwd", "recovery"]`, `["pwd", "hwk", "user"]`, `["email", "otp"]`: yes;
+    - `["hwk", "user"]` / `["swk", "user"]` (passwordless passkey whose device verified the user by
+      PIN or biometrics: possession plus knowledge or inherence): yes;
+    - `["pwd"]`, `["email"]` (a magic link is one factor), `["hwk"]` (presence only): no.
+    """
+    methods = set(amr)
+    if "mfa" in methods:
+        return True
+    return len(methods) >= 2 and bool(methods & SECOND_FACTOR_AMR)
+
+
 def require_recent_auth(principal: Principal, now: float, window_seconds: int) -> None:
     """SEC-14: only a user who proved who they are within the window may change credentials."""
     if principal.kind != "user" or principal.method == "api_key":
@@ -65,7 +91,9 @@ class MfaManager:
         clock: Clock,
         *,
         reauth_window_seconds: int = 600,
+        mail: MfaNotices | None = None,
     ) -> None:
+        self._mail = mail
         self._totp = totp
         self._recovery = recovery
         self._audit = auditor
@@ -113,6 +141,7 @@ class MfaManager:
                 code="invalid_code",
             )
         await self._audit.record("mfa.totp_enabled", meta, actor=user.id, subject=user.id)
+        self._notify(user.id, meta, "Two-step verification with an authenticator app was turned on")
         return codes
 
     async def disable_totp(self, user: UserRecord, principal: Principal, meta: RequestMeta) -> bool:
@@ -123,6 +152,7 @@ class MfaManager:
         removed = await self._totp.remove(user.id)
         if removed:
             await self._audit.record("mfa.totp_disabled", meta, actor=user.id, subject=user.id)
+            self._notify(user.id, meta, "The authenticator app (TOTP) was removed")
         return removed
 
     async def regenerate_recovery_codes(
@@ -134,4 +164,9 @@ class MfaManager:
             raise Conflict("Turn on two-step verification first.")
         codes = await self._recovery.regenerate(user.id)
         await self._audit.record("mfa.recovery_codes_regenerated", meta, actor=user.id, subject=user.id)
+        self._notify(user.id, meta, "New recovery codes were made (the old ones stopped working)")
         return codes
+
+    def _notify(self, user_id: str, meta: RequestMeta, change: str) -> None:
+        if self._mail is not None:
+            self._mail.mfa_changed(user_id, meta, change=change)

@@ -6,11 +6,17 @@ five minutes, belongs to one user and one `purpose` ("session" for the browser l
 `/auth/token`), and is read by nothing but the matching second-step endpoint. It is deleted when the
 second factor succeeds (one DELETE … RETURNING: exactly one of concurrent completions wins). Wrong
 codes count against the user's MFA throttle (authn/mfa_throttle.py), which no new challenge resets.
+
+A passkey is a third method ("webauthn", authn/passkeys.py) when compose attaches a `PasskeyFactor`:
+its WebAuthn challenge is bound to this login's challenge digest, and its `amr` is `hwk`/`swk` (plus
+`user` when the authenticator verified the user) instead of `otp`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from ostiary.authn.audit import Auditor
 from ostiary.authn.mfa_throttle import MfaLocked, MfaThrottle
@@ -26,6 +32,19 @@ from ostiary.storage.interfaces.users import UserRecord, UserStore
 PURPOSES = frozenset({"session", "token"})
 MAX_TOKEN_LENGTH = 128
 AMR_OF_METHOD = {"totp": "otp", "recovery_code": "recovery"}  # RFC 8176 "otp"; "recovery" is ours
+WRONG_FACTOR_MESSAGE = {"webauthn": "The passkey could not be verified. Try again."}
+
+
+class PasskeyFactor(Protocol):
+    """What the MFA step needs of passkeys (implemented by authn/passkeys.PasskeyAuthenticator)."""
+
+    async def has_passkeys(self, user_id: str) -> bool: ...
+
+    async def verify_second_factor(
+        self, user_id: str, binding: str, credential: Mapping[str, Any] | None, meta: RequestMeta
+    ) -> tuple[str, ...] | None:
+        """The passkey's amr values, or None when the assertion does not verify."""
+        ...
 
 
 class MfaChallengeInvalid(NotAuthenticated):
@@ -77,6 +96,7 @@ class MfaLogin:
         clock: Clock,
         *,
         challenge_seconds: int = 300,
+        passkeys: PasskeyFactor | None = None,
     ) -> None:
         self._challenges = challenges
         self._totp = totp
@@ -86,6 +106,7 @@ class MfaLogin:
         self._audit = auditor
         self._clock = clock
         self.challenge_seconds = min(challenge_seconds, 300)
+        self.passkeys = passkeys  # attached by compose/passkeys.py when passkeys are available
 
     async def begin(
         self, user: UserRecord, meta: RequestMeta, *, purpose: str, amr: tuple[str, ...] = ("pwd",)
@@ -101,8 +122,10 @@ class MfaLogin:
         await self._challenges.purge_expired(now=now)
         await self._audit.record("login.mfa_required", meta, subject=user.id, purpose=purpose)
         credential = await self._totp.credential(user.id)
-        methods = ("totp", "recovery_code") if credential and credential.active else ("recovery_code",)
-        return MfaStarted(token, self.challenge_seconds, methods)
+        methods = ["totp"] if credential and credential.active else []
+        if self.passkeys is not None and await self.passkeys.has_passkeys(user.id):
+            methods.append("webauthn")
+        return MfaStarted(token, self.challenge_seconds, (*methods, "recovery_code"))
 
     async def challenge(self, token: str | None, *, purpose: str) -> MfaChallenge:
         """The live challenge of `purpose` for this token; MfaChallengeInvalid otherwise."""
@@ -121,15 +144,18 @@ class MfaLogin:
         purpose: str,
         code: str | None = None,
         recovery_code: str | None = None,
+        passkey: Mapping[str, Any] | None = None,
     ) -> MfaCompleted:
-        if (code is None) == (recovery_code is None):
-            raise ValidationFailed("Send either 'code' or 'recovery_code'.", field="code")
+        given = [v for v in (code, recovery_code, passkey) if v is not None]
+        if len(given) != 1:
+            hint = "Send either 'code' or 'recovery_code'." if passkey is None else "Send the passkey alone."
+            raise ValidationFailed(hint, field="code")
         challenge = await self.challenge(token, purpose=purpose)
         user = await self._users.get(challenge.user_id)
         if user is None or user.disabled or not user.mfa_enabled:
             await self._challenges.consume(challenge.digest, now=self._clock.now())
             raise MfaChallengeInvalid()
-        method = "totp" if code is not None else "recovery_code"
+        method = "totp" if code is not None else "recovery_code" if recovery_code is not None else "webauthn"
         try:
             await self._throttle.reserve(user.id)
         except MfaLocked:
@@ -137,16 +163,23 @@ class MfaLogin:
                 "login.mfa_throttled", meta, outcome="failure", subject=user.id, factor=method
             )
             raise
+        factor_amr: tuple[str, ...] | None = None
         if method == "totp":
             ok = await self._totp.verify(user.id, code)
-        else:
+        elif method == "recovery_code":
             ok = await self._recovery.consume(user.id, recovery_code)
+        else:
+            if self.passkeys is not None:
+                factor_amr = await self.passkeys.verify_second_factor(
+                    user.id, challenge.digest, passkey, meta
+                )
+            ok = factor_amr is not None
         if not ok:
             await self._fail(user.id, method, meta)
         if await self._challenges.consume(challenge.digest, now=self._clock.now()) is None:
             raise MfaChallengeInvalid()  # a concurrent completion took it, or it expired meanwhile
         await self._throttle.succeeded(user.id)
-        amr = (*challenge.amr, AMR_OF_METHOD[method])
+        amr = (*challenge.amr, *(factor_amr or (AMR_OF_METHOD[method],)))
         left = await self._recovery.remaining(user.id) if method == "recovery_code" else None
         await self._audit.record(
             "login.success",
@@ -173,4 +206,4 @@ class MfaLogin:
         )
         if failures == self._throttle.config.max_failures:
             await self._audit.record("login.mfa_lockout", meta, outcome="failure", subject=user_id)
-        raise InvalidSecondFactor()
+        raise InvalidSecondFactor(WRONG_FACTOR_MESSAGE.get(method))

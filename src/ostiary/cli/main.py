@@ -1,4 +1,4 @@
-"""The `ostiary` command: serve, migrate, import, check, users (and more as features arrive)."""
+"""The `ostiary` command: serve, migrate, import, check, users, keys, clients (more as features arrive)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from pathlib import Path
 import typer
 
 from ostiary import __version__
-from ostiary.cli import keys, users
+from ostiary.cli import clients, keys, login, users
 from ostiary.cli.common import console, err_console, load_settings, opened_services, run
+from ostiary.compose.email import OUTBOX
 from ostiary.compose.realm import DEMO_REALM, demo_users, import_realm_file
 from ostiary.storage.sqlalchemy.database import Database
 from ostiary.storage.sqlalchemy.migrate import pending, upgrade
@@ -18,6 +19,10 @@ from ostiary.web.server import ServerApp
 app = typer.Typer(help="ostiary: identity and access server.", no_args_is_help=True, add_completion=False)
 app.add_typer(users.app, name="users")
 app.add_typer(keys.app, name="keys")
+app.add_typer(clients.app, name="clients")
+app.add_typer(login.auth_app, name="auth")
+app.command("login")(login.login)
+app.command("logout")(login.logout)
 
 
 def _version(value: bool) -> None:
@@ -53,6 +58,8 @@ def serve(
         # No configured public URL: the server is where it listens (loopback names for wildcards).
         shown_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
         os.environ["OSTIARY_ISSUER"] = f"http://{shown_host}:{port}"
+    if demo:  # demo mail lands in the outbox printed below, unless a backend is named explicitly
+        os.environ.setdefault("OSTIARY_MAIL_BACKEND", "outbox")
     settings = load_settings()
     configure_logging(settings.log_level)
     if workers > 1 and settings.resolved_database_url.startswith("sqlite"):
@@ -71,6 +78,10 @@ def serve(
         console.print(f"[bold]ostiary demo[/bold] on {settings.issuer}/login — users:")
         for user in shown or []:
             console.print(f"  {user['username']:<8} {user['password']:<26} ({user['role']})")
+    if settings.resolved_mail_backend == "outbox":
+        console.print(
+            f"mail (reset and sign-in links) is written to {(settings.data_dir / OUTBOX).resolve()}/*.eml"
+        )
     os.environ["OSTIARY_AUTO_MIGRATE"] = "false"  # done above; workers must not race on DDL
     if demo:
         os.environ["OSTIARY_DEMO"] = "1"

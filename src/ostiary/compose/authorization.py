@@ -1,8 +1,13 @@
 """The policy engine cache: one ``PolicyEngine`` (RBAC + ABAC rules + ACL tuples) built from storage.
 
-Every call reads the stored authorization version (one indexed read of a one-row table); when it moved,
-the engine is rebuilt from a snapshot and swapped in with one assignment, so a role, rule or tuple change
-is seen on the very next request (SEC-58). Concurrent rebuilds collapse under a lock.
+The engine is labelled with the stored authorization version (one indexed read of a one-row table,
+bumped by every change of roles, groups, rules, tuples, assignments and user records). `VersionWatch`
+decides when that version is read again: with ``max_staleness=0`` on every call; with a bound of, say,
+1 s, at most once per bound per process, and at once after a change made by this process (the hint of
+``storage/sqlalchemy/versioning.py``). So a change is seen by the next request of the worker that made
+it, and by every other worker within the bound (SEC-58, docs/architecture.md). When the version moved,
+the engine is rebuilt from a snapshot and swapped in with one assignment; concurrent rebuilds collapse
+under a lock. The same watched version labels the per-user principals (authn/principals.py).
 
 Fail closed (SEC-59): stored data that does not build (it cannot be written through the admin API or
 the realm importer, which validate first — only by editing the database) yields a *deny-everything*
@@ -18,7 +23,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 
+from ostiary.core.clock import Clock, SystemClock
 from ostiary.policy import AclIndex, AclTuple, PolicyEngine, PolicyError, RbacModel, Rule, RuleSet
 from ostiary.policy.model import Group, Permission, Role
 from ostiary.storage.interfaces.policies import PolicyRuleStore, PolicySnapshot
@@ -28,6 +35,13 @@ from ostiary.storage.interfaces.users import UserAccess, UserAccessStore
 log = logging.getLogger("ostiary.authorization")
 DENY_ALL = PolicyEngine()  # no roles, rules or tuples: every decision is default-deny
 ACCESS_CACHE_SIZE = 10_000
+# How stale the authorization version may be in one worker for changes made by *another* worker or
+# process (its own changes are seen at once). Bounds how long a role removal or a disabled account
+# can go unnoticed there (SEC-12 suggests ≤ 1 s); docs/architecture.md.
+AUTHZ_MAX_STALENESS_SECONDS = 1.0
+# How long a write of this process may stay invisible before it is taken as rolled back (the hint
+# is noted before commit). Far longer than a bump-to-commit gap; until then the version is re-read.
+LOCAL_WRITE_SETTLE_SECONDS = 5.0
 
 
 def model_from_snapshot(snapshot: RbacSnapshot) -> RbacModel:
@@ -55,13 +69,76 @@ def engine_from_snapshots(rbac: RbacSnapshot, policies: PolicySnapshot) -> Polic
     return PolicyEngine(model_from_snapshot(rbac), rules_from_snapshot(policies), acl_from_snapshot(policies))
 
 
-class PolicyEngineCache:
-    """Implements authn's ``PermissionSource``; ``engine()`` is what ``web.authorization`` decides with."""
+class VersionWatch:
+    """The authorization version as this process knows it, re-read when older than `max_staleness`
+    seconds or below the version this process itself wrote (`local`)."""
 
-    def __init__(self, rbac: RbacStore, policies: PolicyRuleStore, access: UserAccessStore) -> None:
+    def __init__(
+        self,
+        read: Callable[[], Awaitable[int]],
+        *,
+        max_staleness: float = 0.0,
+        clock: Clock | None = None,
+        local: Callable[[], int] | None = None,
+    ) -> None:
+        self._read = read
+        self.max_staleness = max_staleness
+        self._clock = clock or SystemClock()
+        self._local = local or (lambda: 0)
+        self.known = -1
+        self._checked_at = 0.0
+        self._reads = 0  # sequence numbers: a slow read never overwrites a newer one
+        self._applied = 0
+        self._unmet_since: float | None = None
+        self._given_up = 0  # a local version that never became visible (its transaction rolled back)
+
+    async def current(self) -> int:
+        now = self._clock.now()
+        local = self._local()
+        age = now - self._checked_at  # a clock stepping back counts as stale, never as fresh
+        if 0.0 <= age < self.max_staleness and (self.known >= local or local <= self._given_up):
+            return self.known
+        self._reads += 1
+        seq = self._reads
+        version = await self._read()
+        if seq > self._applied:
+            self._applied = seq
+            self.known, self._checked_at = version, now
+            if version >= local:
+                self._unmet_since = None
+            elif self._unmet_since is None:
+                self._unmet_since = now
+            elif now - self._unmet_since > LOCAL_WRITE_SETTLE_SECONDS:
+                self._given_up, self._unmet_since = local, None
+        return version
+
+    def saw(self, version: int) -> None:
+        """Record a version read along with data (a snapshot); the watch never moves back here."""
+        if version > self.known:
+            self.known, self._checked_at = version, self._clock.now()
+            self._applied = self._reads  # reads still in flight began earlier: drop their answers
+
+
+class PolicyEngineCache:
+    """Implements authn's ``PermissionSource`` and ``VersionSource``; ``engine()`` is what
+    ``web.authorization`` decides with."""
+
+    def __init__(
+        self,
+        rbac: RbacStore,
+        policies: PolicyRuleStore,
+        access: UserAccessStore,
+        *,
+        max_staleness: float = 0.0,
+        clock: Clock | None = None,
+        local_version: Callable[[], int] | None = None,
+    ) -> None:
         self._rbac = rbac
         self._policies = policies
         self._access = access
+        self._watch = VersionWatch(
+            rbac.version, max_staleness=max_staleness, clock=clock, local=local_version
+        )
         self._version = -1
         self._engine: PolicyEngine | None = None
         self._lock = asyncio.Lock()
@@ -73,13 +150,22 @@ class PolicyEngineCache:
         """The version the current engine was built at (-1 before the first build)."""
         return self._version
 
+    @property
+    def watch(self) -> VersionWatch:
+        return self._watch
+
+    async def current_version(self) -> int:
+        """The authorization version, fresh within the staleness bound; labels cached principals."""
+        return await self._watch.current()
+
     async def engine(self) -> PolicyEngine:
-        version = await self._rbac.version()
+        version = await self._watch.current()
         engine = self._engine
         if engine is not None and version == self._version:
             return engine
         async with self._lock:
-            if self._engine is None or version != self._version:
+            # The newest version any caller has seen meanwhile: one rebuild serves them all.
+            if self._engine is None or self._watch.known != self._version:
                 await self._rebuild()
             assert self._engine is not None
             return self._engine
@@ -97,6 +183,7 @@ class PolicyEngineCache:
             engine = DENY_ALL
         # The older of the two versions: a change landing between the reads rebuilds once more.
         self._engine, self._version = engine, min(rbac.version, policies.version)
+        self._watch.saw(self._version)
 
     async def model(self) -> RbacModel:
         return (await self.engine()).rbac

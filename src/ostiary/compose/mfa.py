@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ostiary.authn.audit import Auditor
-from ostiary.authn.mfa import MfaManager
+from ostiary.authn.mfa import MfaManager, MfaNotices
 from ostiary.authn.mfa_login import MfaLogin
 from ostiary.authn.mfa_throttle import MfaThrottle, MfaThrottleConfig
 from ostiary.authn.recovery_codes import RecoveryCodes
@@ -29,7 +29,13 @@ class MfaWiring:
 
 
 def build_mfa(
-    settings: Settings, db: Database, clock: Clock, secret: InstanceSecret, users: UserStore, auditor: Auditor
+    settings: Settings,
+    db: Database,
+    clock: Clock,
+    secret: InstanceSecret,
+    users: UserStore,
+    auditor: Auditor,
+    mail: MfaNotices | None = None,
 ) -> MfaWiring:
     totp = TotpAuthenticator(
         SqlTotpStore(db),
@@ -55,5 +61,7 @@ def build_mfa(
         clock,
         challenge_seconds=settings.mfa_challenge_seconds,
     )
-    manage = MfaManager(totp, recovery, auditor, clock, reauth_window_seconds=settings.reauth_window_seconds)
+    manage = MfaManager(
+        totp, recovery, auditor, clock, reauth_window_seconds=settings.reauth_window_seconds, mail=mail
+    )
     return MfaWiring(totp, recovery, throttle, login, manage)

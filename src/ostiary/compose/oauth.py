@@ -20,7 +20,7 @@ from redis.asyncio import Redis
 from ostiary.authn.audit import Auditor
 from ostiary.authn.login import PasswordLogin
 from ostiary.authn.principals import PrincipalResolver
-from ostiary.compose.oauth_tokens import OAuthGrantRevoker, OAuthTokenMinter, TokenInspector
+from ostiary.compose.oauth_tokens import ClientStatus, OAuthGrantRevoker, OAuthTokenMinter, TokenInspector
 from ostiary.compose.tokens import TokenWiring
 from ostiary.core.clock import Clock
 from ostiary.core.secrets import InstanceSecret, hmac_sha256_hex
@@ -156,6 +156,8 @@ def build_oauth(
         clock=clock,
     )
     revoker = OAuthGrantRevoker(revoked=revoked, refresh=tokens.refresh, opaque=opaque, clock=clock)
+    # A family revoked on its own (reuse detected, a revoked token) ends its grant's access tokens.
+    tokens.refresh.on_family_revoked = revoker.family_revoked
     users = PolicyGrantUsers(principals)
     endpoint = TokenEndpoint(
         authenticator,
@@ -191,6 +193,7 @@ def build_oauth(
             refresh_store=SqlRefreshTokenStore(db),
             clock=clock,
             users=user_store,
+            clients=ClientStatus(clients, clock),
         ),
         token_endpoint=endpoint,
         users=users,

@@ -32,14 +32,17 @@ from ostiary.oauth2.minting import CLIENT_SUBJECT_PREFIX, GrantContext, TokenSet
 from ostiary.oauth2.scopes import format_scope
 from ostiary.oidc.id_tokens import IdTokenSigner
 from ostiary.oidc.userinfo import UserById
+from ostiary.storage.interfaces.oauth_clients import ClientStore
 from ostiary.storage.interfaces.oauth_grants import OpaqueAccessToken, OpaqueTokenStore, RevokedGrantStore
 from ostiary.storage.interfaces.refresh_tokens import RefreshTokenStore
 from ostiary.tokens.access_tokens import AccessTokenIssuer
 from ostiary.tokens.refresh import TOKEN_PREFIX as REFRESH_TOKEN_PREFIX
 from ostiary.tokens.refresh import RefreshTokens, digest_of
+from ostiary.tokens.service import FIRST_PARTY_CLIENT
 
 log = logging.getLogger("ostiary.oauth2")
 
+GRANT_REVOKED = "grant_revoked"  # the family-revocation reason of `OAuthGrantRevoker.revoke_grant`
 OPAQUE_TOKEN_PREFIX = "oat_"  # lets secret scanners recognise a leaked ostiary access token
 OPAQUE_TOKEN_BYTES = 32  # 256 bits (SEC-40 asks for ≥ 128)
 GRANT_ID_CLAIM = "grant_id"  # in JWT access tokens: which grant to check for revocation
@@ -179,6 +182,8 @@ class OAuthTokenMinter:
             format_scope(ctx.scope),
             ctx.auth_time if ctx.auth_time is not None else self._clock.now(),
             family_id=ctx.grant_id,  # so that revoking the grant finds the family
+            absolute_seconds=ctx.client.lifetimes.refresh_token,  # capped by the server's
+            idle_seconds=ctx.client.lifetimes.refresh_token_idle,
         )
         return value
 
@@ -187,7 +192,7 @@ class OAuthTokenMinter:
             if opaque is not None:
                 await self._opaque.revoke(opaque.digest)
             if refresh is not None:
-                await self._refresh.revoke_family(ctx.grant_id, reason="grant_revoked")
+                await self._refresh.revoke_family(ctx.grant_id, reason=GRANT_REVOKED)
         except Exception:
             # The tokens were never handed out; the revoker of the grant still finds them.
             log.exception("could not undo tokens of grant %s", ctx.grant_id)
@@ -217,8 +222,28 @@ class OAuthGrantRevoker:
     async def revoke_grant(self, grant_id: str) -> None:
         now = self._clock.now()
         await self._revoked.revoke(grant_id, at=now, remember_until=now + self._remember)  # first
-        await self._refresh.revoke_family(grant_id, reason="grant_revoked")
+        await self._refresh.revoke_family(grant_id, reason=GRANT_REVOKED)
         await self._opaque.revoke_grant(grant_id)
+
+    async def family_revoked(self, family_id: str, reason: str) -> None:
+        """`RefreshTokens.on_family_revoked`: a family ended on its own (reuse detected, revoked
+        through a token, a disabled user) ends its grant's access tokens too (SEC-35).
+
+        The family was minted and is now dead, so nothing new can be minted for the grant: it is
+        remembered only as long as an access token of it can live. First-party families are told
+        too; their ids are random and marking one is harmless.
+        """
+        if reason == GRANT_REVOKED:
+            return  # `revoke_grant` revoked the family and does the rest itself
+        now = self._clock.now()
+        await self._revoked.revoke(family_id, at=now, remember_until=now + MAX_TOKEN_LIFETIME + LEEWAY)
+        await self._opaque.revoke_grant(family_id)
+
+    async def revoke_client(self, client_id: str) -> tuple[int, int]:
+        """A disabled client: end its refresh-token families and opaque access tokens for good, so
+        that enabling it again does not bring them back. Returns (families, opaque tokens)."""
+        families = await self._refresh.revoke_client(client_id, reason="client_disabled")
+        return families, await self._opaque.revoke_client(client_id)
 
     async def revoke_token(self, token: RevocableToken) -> None:
         if token.digest is not None:
@@ -227,11 +252,44 @@ class OAuthGrantRevoker:
             await self.revoke_grant(token.grant_id)
 
 
+class ClientStatus:
+    """Whether a client's tokens may be shown as active: it exists and is not disabled (SEC-12).
+
+    Introspection is a hot path, so answers are kept `ttl` seconds per process (a disable reaches
+    every worker within it; `forget` makes it immediate in this one). Tokens of the first-party
+    API (`FIRST_PARTY_CLIENT`, never a registered client) stay as they are.
+    """
+
+    def __init__(self, clients: ClientStore, clock: Clock, *, ttl: float = 1.0, size: int = 1024) -> None:
+        self._clients = clients
+        self._clock = clock
+        self._ttl = ttl
+        self._size = size
+        self._known: dict[str, tuple[bool, float]] = {}
+
+    async def usable(self, client_id: str) -> bool:
+        now = self._clock.now()
+        cached = self._known.get(client_id)
+        if cached is not None and now - cached[1] < self._ttl:
+            return cached[0]
+        client = await self._clients.get(client_id)
+        usable = client_id == FIRST_PARTY_CLIENT if client is None else not client.disabled
+        if len(self._known) >= self._size:
+            self._known.pop(next(iter(self._known)))  # the oldest entry
+        self._known.pop(client_id, None)
+        self._known[client_id] = (usable, now)
+        return usable
+
+    def forget(self, client_id: str) -> None:
+        self._known.pop(client_id, None)
+
+
 class TokenInspector:
     """Implements `oauth2.endpoints.introspection.TokenInspector` and `revocation.TokenLocator`.
 
     The token's own shape says what it is (`oat_…` opaque, `ort_…` refresh, three dots-separated
     parts a JWT), so `token_type_hint` is not needed and is ignored (RFC 7662 §2.1, RFC 7009 §2.1).
+    With `clients`, a token of a disabled (or unknown) client is inactive (SEC-12).
     """
 
     def __init__(
@@ -245,6 +303,7 @@ class TokenInspector:
         refresh_store: RefreshTokenStore,
         clock: Clock,
         users: UserById | None = None,
+        clients: ClientStatus | None = None,
     ) -> None:
         self._issuer = issuer
         self._audience = audience
@@ -254,6 +313,7 @@ class TokenInspector:
         self._refresh_store = refresh_store
         self._clock = clock
         self._users = users
+        self.clients = clients
 
     async def inspect(self, token: str, token_type_hint: str | None = None) -> TokenView | None:
         if len(token) > MAX_TOKEN_CHARS:
@@ -264,7 +324,11 @@ class TokenInspector:
             view = await self._refresh_view(token)
         else:
             view = await self._jwt_view(token)
-        if view is None or view.user_id is None or self._users is None:
+        if view is None:
+            return None
+        if self.clients is not None and not await self.clients.usable(view.client_id):
+            return None
+        if view.user_id is None or self._users is None:
             return view
         # Re-read the user: a disabled or deleted user's tokens are inactive at once (SEC-12).
         user = await self._users.get(view.user_id)

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from ostiary.authn.accounts import AccountService
+from ostiary.authn.api_keys import ApiKeyConfig, ApiKeys, build_api_keys
+from ostiary.authn.api_keys_auth import ApiKeyAuthConfig
 from ostiary.authn.audit import Auditor
 from ostiary.authn.hashers import build_hashers
 from ostiary.authn.hashing_pool import AsyncPasswordHashers, HashingPool
@@ -17,7 +19,11 @@ from ostiary.authn.password_policy import PasswordPolicy, PasswordPolicyConfig
 from ostiary.authn.principals import PrincipalResolver
 from ostiary.authn.ratelimit import RateLimiter
 from ostiary.authn.sessions import SessionConfig, SessionManager
-from ostiary.compose.authorization import PolicyEngineCache
+from ostiary.compose.authorization import AUTHZ_MAX_STALENESS_SECONDS, PolicyEngineCache
+from ostiary.compose.email import EmailWiring, build_email_flows, build_mail
+from ostiary.compose.mfa import MfaWiring, build_mfa
+from ostiary.compose.oauth import OAuthWiring, build_oauth
+from ostiary.compose.passkeys import PasskeyWiring, build_passkeys
 from ostiary.compose.secret_file import load_instance_secret
 from ostiary.compose.tokens import TokenWiring, build_tokens
 from ostiary.core.clock import Clock, SystemClock
@@ -25,6 +31,7 @@ from ostiary.core.secrets import InstanceSecret
 from ostiary.core.settings import Settings
 from ostiary.storage.interfaces.sessions import SessionStore, UserSessionIndex
 from ostiary.storage.redis.sessions import RedisSessionStore
+from ostiary.storage.sqlalchemy.api_keys import SqlApiKeyStore
 from ostiary.storage.sqlalchemy.attempts import SqlAttemptStore
 from ostiary.storage.sqlalchemy.audit import SqlAuditLog
 from ostiary.storage.sqlalchemy.database import Database
@@ -36,6 +43,7 @@ from ostiary.storage.sqlalchemy.refresh_tokens import SqlRefreshTokenStore
 from ostiary.storage.sqlalchemy.sessions import SqlSessionStore
 from ostiary.storage.sqlalchemy.signing_keys import SqlSigningKeyStore
 from ostiary.storage.sqlalchemy.users import SqlUserAccessStore, SqlUserStore
+from ostiary.storage.sqlalchemy.versioning import local_rbac_version
 
 log = logging.getLogger("ostiary")
 
@@ -65,8 +73,14 @@ class Services:
     tokens: TokenWiring  # keys, access tokens, refresh tokens, bearer authentication
     policies: SqlPolicyStore  # ABAC rules, ACL tuples, RBAC deletions
     authz: PolicyEngineCache  # the policy engine, rebuilt when authorization data changes
+    mfa: MfaWiring  # TOTP, recovery codes, the MFA step of a login (docs/mfa.md)
+    email: EmailWiring  # mail sender, email links, reset, magic link, notices (docs/email.md)
+    api_keys: ApiKeys  # stateful and stateless API keys (docs/api_keys.md)
+    oauth: OAuthWiring | None = None  # the OAuth 2.0 / OIDC provider; None when switched off
+    passkeys: PasskeyWiring | None = None  # WebAuthn (docs/passkeys.md); None when off or on an IP host
 
     async def close(self) -> None:
+        await self.email.close()  # mail jobs still use the database: let them finish first
         await self.tokens.close()
         self.pool.shutdown(wait=False)
         if self.redis is not None:
@@ -90,6 +104,22 @@ def password_policy(settings: Settings) -> PasswordPolicy:
             min_length_with_mfa=settings.password_min_length_with_mfa,
             max_length=settings.password_max_length,
         )
+    )
+
+
+def api_key_config(settings: Settings) -> ApiKeyConfig:
+    return ApiKeyConfig(
+        default_ttl=settings.api_key_default_ttl_seconds,
+        max_ttl=settings.api_key_max_ttl_seconds,
+        max_per_user=settings.api_key_max_per_user,
+        max_rotation_grace=settings.api_key_max_rotation_grace_seconds,
+        reauth_window=settings.reauth_window_seconds,
+        auth=ApiKeyAuthConfig(
+            recheck_seconds=float(settings.api_key_recheck_seconds),
+            cache_size=settings.api_key_cache_size,
+            failures_per_ip=settings.rate_limit_api_key_failures_per_ip,
+            failures_per_prefix=settings.rate_limit_api_key_failures_per_prefix,
+        ),
     )
 
 
@@ -122,7 +152,14 @@ async def build_services(
     access = SqlUserAccessStore(db)
     rbac = SqlRbacStore(db)
     policies = SqlPolicyStore(db)
-    rbac_models = PolicyEngineCache(rbac, policies, access)
+    rbac_models = PolicyEngineCache(
+        rbac,
+        policies,
+        access,
+        max_staleness=AUTHZ_MAX_STALENESS_SECONDS,
+        clock=clock,
+        local_version=lambda: local_rbac_version(db.engine),
+    )
     auditor = Auditor(SqlAuditLog(db), clock)
     policy = password_policy(settings)
     pool = HashingPool(settings.hash_workers, settings.hash_queue_limit)
@@ -147,11 +184,17 @@ async def build_services(
             settings.session_touch_interval_seconds,
         ),
     )
-    principals = PrincipalResolver(users, access, rbac_models)
+    principals = PrincipalResolver(users, access, rbac_models, versions=rbac_models)
+    limiter = RateLimiter(settings.redis_url, enabled=settings.rate_limit_enabled)
+    api_key_store = SqlApiKeyStore(db)
     tokens = await build_tokens(
         settings, clock, secret, SqlSigningKeyStore(db), SqlRefreshTokenStore(db), auditor, principals
     )
-    return Services(
+    mail = build_mail(settings, db, clock, users, auditor)
+    accounts = AccountService(
+        users, hashers, policy, sessions, auditor, clock, tokens.refresh, mail=mail.account_mail
+    )
+    services = Services(
         settings=settings,
         clock=clock,
         secret=secret,
@@ -166,7 +209,7 @@ async def build_services(
         hashers=hashers,
         pool=pool,
         lockout=lockout,
-        limiter=RateLimiter(settings.redis_url, enabled=settings.rate_limit_enabled),
+        limiter=limiter,
         sessions=sessions,
         login=PasswordLogin(
             users,
@@ -176,10 +219,32 @@ async def build_services(
             auditor,
             on_lockout=tokens.refresh if settings.refresh_revoke_on_lockout else None,
         ),
-        accounts=AccountService(users, hashers, policy, sessions, auditor, clock, tokens.refresh),
+        accounts=accounts,
         rbac_models=rbac_models,
         policies=policies,
         authz=rbac_models,
         principals=principals,
         tokens=tokens,
+        mfa=build_mfa(settings, db, clock, secret, users, auditor, mail=mail.account_mail),
+        email=build_email_flows(settings, mail, db, clock, secret, users, accounts, policy, auditor),
+        api_keys=build_api_keys(
+            api_key_store,
+            api_key_store,
+            principals=principals,
+            versions=rbac_models,
+            limiter=limiter,
+            auditor=auditor,
+            secret=secret,
+            issuer=settings.issuer,
+            clock=clock,
+            config=api_key_config(settings),
+        ),
     )
+    services.passkeys = build_passkeys(
+        settings, db, clock, secret, users, auditor, services.mfa, mail.account_mail
+    )
+    if settings.oauth_enabled:
+        services.oauth = build_oauth(
+            settings, clock, secret, db, redis, tokens, principals, users, services.login, auditor
+        )
+    return services

@@ -2,7 +2,9 @@
 
 The key ring is loaded once at start (keys are created on first start, encrypted at rest) and then
 re-read by each process at most every `OSTIARY_SIGNING_KEY_RELOAD_SECONDS` (tokens/key_refresh.py),
-so a rotation done by another worker or by `ostiary keys rotate` is seen without a restart.
+so a rotation done by another worker or by `ostiary keys rotate` is seen without a restart. First
+start creates an active key for the access-token algorithm and for RS256 (OIDC ID tokens); the
+RSA-3072 generation takes ~0.1–0.5 s, once per deployment.
 """
 
 from __future__ import annotations
@@ -29,6 +31,12 @@ MAX_TOKEN_LIFETIME = 3600  # anything this server signs lives at most this long 
 LEEWAY = 60
 
 
+def required_algs(access_token_alg: str) -> tuple[str, ...]:
+    """The algorithms that get an active key at first start: the access-token algorithm first, then
+    RS256, which OIDC requires for ID tokens (OIDC Core §15.1) — also when access tokens use it."""
+    return tuple(dict.fromkeys((access_token_alg, "RS256")))
+
+
 @dataclass
 class TokenWiring:
     audience: str
@@ -53,10 +61,8 @@ async def build_tokens(
     auditor: Auditor,
     users: UserLookup,
 ) -> TokenWiring:
-    # RS256 joins the required algorithms when OIDC (ID tokens) is enabled; until then only the
-    # access-token algorithm is generated at first start (RSA-3072 generation costs ~0.5 s).
     config = KeyConfig(
-        required_algs=(settings.access_token_alg,),
+        required_algs=required_algs(settings.access_token_alg),
         publish_delay=float(settings.signing_key_publish_delay_seconds),
         max_token_lifetime=float(MAX_TOKEN_LIFETIME),
         clock_leeway=float(LEEWAY),

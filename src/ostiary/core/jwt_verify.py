@@ -121,6 +121,8 @@ class JwtVerifier:
 
     `expected_typ=None` is for ID tokens: `typ` must then be absent or `JWT`, so explicitly typed
     tokens (`at+jwt`, `logout+jwt`) cannot be replayed where an ID token is expected (SEC-20).
+    `allow_expired=True` skips only the `exp` check (an RP-initiated logout's `id_token_hint` may be
+    old, never forged): `exp` must still be present and a number, and `nbf` and `iat` still count.
     """
 
     def __init__(
@@ -133,6 +135,7 @@ class JwtVerifier:
         leeway: int = 60,
         max_token_bytes: int = 8192,
         clock: Clock | None = None,
+        allow_expired: bool = False,
     ) -> None:
         if not issuer:
             raise ValueError("an issuer is required")
@@ -155,6 +158,7 @@ class JwtVerifier:
         self._leeway = leeway
         self._max_token_bytes = max_token_bytes
         self._clock = clock or SystemClock()
+        self._allow_expired = allow_expired
 
     def verify(self, token: str) -> dict[str, Any]:
         """Return the claims of a valid token or raise `InvalidToken`."""
@@ -221,7 +225,7 @@ class JwtVerifier:
         exp, iat, nbf = claims["exp"], claims["iat"], claims.get("nbf", 0)
         if not (_is_number(exp) and _is_number(iat) and _is_number(nbf)):
             raise InvalidToken("malformed")
-        if now >= exp + leeway:
+        if now >= exp + leeway and not self._allow_expired:
             raise InvalidToken("expired")
         if nbf > now + leeway:
             raise InvalidToken("not_yet_valid")

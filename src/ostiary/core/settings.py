@@ -83,6 +83,56 @@ class Settings(BaseSettings):
     rate_limit_refresh_per_ip: str = "120/minute"
     bearer_cache_size: int = Field(default=10_000, ge=0, le=1_000_000)
 
+    # Second factors (docs/mfa.md): TOTP, recovery codes, the MFA step of a login (SEC-47..50).
+    mfa_challenge_seconds: int = Field(default=300, ge=30, le=300)  # the half-logged-in state
+    mfa_max_failures: int = Field(default=5, ge=1, le=100)  # wrong codes before the factor locks
+    mfa_lock_seconds: int = Field(default=300, ge=1)  # doubles with each further wrong code
+    mfa_max_lock_seconds: int = Field(default=86400, ge=1)
+    totp_issuer_name: str = Field(default="ostiary", min_length=1, max_length=100)
+    totp_enrollment_seconds: int = Field(default=600, ge=60, le=3600)
+    rate_limit_mfa_per_ip: str = "60/minute"
+
+    # Email (docs/email.md): the sender, single-use links, login notices (SEC-06, SEC-64, SEC-75).
+    mail_backend: Literal["smtp", "outbox"] | None = None  # default: smtp when a host is set
+    mail_from: str | None = None  # default: ostiary <no-reply@issuer host>
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"  # "tls" = implicit TLS (465)
+    smtp_username: str | None = None
+    smtp_password: str | None = Field(default=None, repr=False)
+    smtp_ca_file: Path | None = None  # a private CA for the relay; default: the system store
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    email_verify_ttl_seconds: int = Field(default=86400, ge=300, le=7 * 86400)
+    password_reset_ttl_seconds: int = Field(default=3600, ge=300, le=3600)  # SEC-06: at most 1 h
+    magic_link_ttl_seconds: int = Field(default=900, ge=60, le=900)
+    magic_link_enabled: bool = True
+    login_notices_enabled: bool = True  # mail on a login from a new device or network
+    rate_limit_mail_per_ip: str = "10/minute"
+    rate_limit_mail_per_address: str = "5/hour"
+
+    # API keys (docs/api_keys.md): stateful and stateless keys of a user (SEC-52..54).
+    api_key_default_ttl_seconds: int = Field(default=90 * 86400, ge=60)
+    api_key_max_ttl_seconds: int = Field(default=365 * 86400, ge=60, le=5 * 365 * 86400)
+    api_key_max_per_user: int = Field(default=50, ge=1, le=10_000)
+    api_key_max_rotation_grace_seconds: int = Field(default=7 * 86400, ge=0, le=30 * 86400)
+    api_key_recheck_seconds: int = Field(default=30, ge=1, le=300)  # cache bound beside the version
+    api_key_cache_size: int = Field(default=10_000, ge=0, le=1_000_000)
+    rate_limit_api_key_failures_per_ip: str = "20/minute"
+    rate_limit_api_key_failures_per_prefix: str = "20/minute"
+
+    # Passkeys / WebAuthn (docs/passkeys.md): rp_id = the issuer's host, origin = the issuer (SEC-51).
+    passkeys_enabled: bool = True  # also off by itself when the issuer's host is an IP address
+    webauthn_rp_name: str = Field(default="ostiary", min_length=1, max_length=100)
+    webauthn_challenge_seconds: int = Field(default=300, ge=30, le=600)
+    rate_limit_passkey_per_ip: str = "60/minute"
+
+    # OAuth 2.0 / OpenID Connect provider (docs/oauth.md): off = no handler built, no route mounted.
+    oauth_enabled: bool = True
+
+    # Background purge of expired codes, device codes, revoked grants, opaque tokens and ended
+    # refresh families in SQL (compose/maintenance.py); every worker runs it. 0 = never.
+    purge_interval_seconds: int = Field(default=600, ge=0, le=86400)
+
     @field_validator("trusted_proxies", "cors_origins", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:
@@ -116,7 +166,26 @@ class Settings(BaseSettings):
             raise ValueError("OSTIARY_SESSION_ABSOLUTE_SECONDS must be at least the idle timeout")
         if self.refresh_absolute_seconds < self.refresh_idle_seconds:
             raise ValueError("OSTIARY_REFRESH_ABSOLUTE_SECONDS must be at least the idle timeout")
+        if self.api_key_max_ttl_seconds < self.api_key_default_ttl_seconds:
+            raise ValueError("OSTIARY_API_KEY_MAX_TTL_SECONDS must be at least the default lifetime")
         return self
+
+    @model_validator(mode="after")
+    def _mail_transport(self) -> Settings:
+        if self.mail_backend == "smtp" and not self.smtp_host:
+            raise ValueError("OSTIARY_MAIL_BACKEND=smtp needs OSTIARY_SMTP_HOST")
+        # Never send SMTP credentials in clear text off this machine.
+        if self.smtp_security == "none" and self.smtp_username and self.smtp_host not in LOOPBACK_HOSTS:
+            raise ValueError("SMTP credentials over OSTIARY_SMTP_SECURITY=none are refused off loopback")
+        return self
+
+    @property
+    def resolved_mail_backend(self) -> Literal["smtp", "outbox"]:
+        return self.mail_backend or ("smtp" if self.smtp_host else "outbox")
+
+    @property
+    def resolved_mail_from(self) -> str:
+        return self.mail_from or f"ostiary <no-reply@{urlsplit(self.issuer).hostname}>"
 
     @property
     def is_plain_http(self) -> bool:

@@ -8,12 +8,18 @@ on the rotated row sealed with AES-GCM under a key derived from the instance sec
 holds digests only (LANDSCAPE §3.1). Only the newest rotation qualifies — its successor must still be
 unused — so a token several generations old is never redeemed (django-oauth-toolkit#1617). Any other
 reuse of a rotated token is treated as theft: the whole family is revoked and audited (SEC-35).
+
+`on_family_revoked` is told of every family this class revokes one by one (reuse, revocation, a
+disabled user), so that the OAuth side can also refuse the family's access tokens (an OAuth
+family's id is its grant id). Bulk revocations (`revoke_user`, `revoke_client`) report a count only.
+Clients may ask for shorter lifetimes than the server's (`start`, `redeem`), never longer ones.
 """
 
 from __future__ import annotations
 
 import math
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -70,6 +76,10 @@ class RefreshStore(RefreshTokenStore, RefreshFamilyIndex, Protocol):
     """A store that implements both protocols (every ostiary implementation does)."""
 
 
+# Told the id and the reason of a family revoked by this class; its exceptions reach the caller.
+FamilyRevoked = Callable[[str, str], Awaitable[object]]
+
+
 def new_token_value() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
@@ -86,15 +96,24 @@ class RefreshTokens:
         clock: Clock,
         auditor: Auditor,
         config: RefreshConfig | None = None,
+        *,
+        on_family_revoked: FamilyRevoked | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
         self._audit = auditor
         self.config = config or RefreshConfig()
         self._aead = AESGCM(secret.derive(REPLAY_PURPOSE))
+        self.on_family_revoked = on_family_revoked  # set by compose once the OAuth side exists
 
     def access_expiry(self, now: float) -> float:
         return math.floor(now) + self.config.access_ttl
+
+    def _idle(self, idle_seconds: float | None) -> float:
+        """A client's idle lifetime, capped by the server's."""
+        if idle_seconds is None:
+            return self.config.idle_seconds
+        return max(0.0, min(idle_seconds, self.config.idle_seconds))
 
     async def start(
         self,
@@ -105,11 +124,17 @@ class RefreshTokens:
         auth_time: float,
         *,
         family_id: str | None = None,
+        absolute_seconds: float | None = None,
+        idle_seconds: float | None = None,
     ) -> tuple[str, RefreshFamily]:
         """A new family (one login on one device) and its first token. OAuth grants pass their
-        `grant_id` as `family_id`, so revoking the grant finds the family (SEC-29)."""
+        `grant_id` as `family_id`, so revoking the grant finds the family (SEC-29), and the
+        client's lifetimes, which are capped by the server's."""
         now = self._clock.now()
         value = new_token_value()
+        absolute: float = self.config.absolute_seconds
+        if absolute_seconds is not None:
+            absolute = max(0.0, min(absolute_seconds, absolute))
         family = RefreshFamily(
             id=family_id or secrets.token_urlsafe(16),
             user_id=user_id,
@@ -119,7 +144,7 @@ class RefreshTokens:
             auth_time=auth_time,
             created_at=now,
             last_used_at=now,
-            expires_at=now + self.config.absolute_seconds,
+            expires_at=now + absolute,
             access_expires_at=self.access_expiry(now),
         )
         first = RefreshTokenRecord(
@@ -127,21 +152,42 @@ class RefreshTokens:
             family_id=family.id,
             state="active",
             created_at=now,
-            expires_at=min(now + self.config.idle_seconds, family.expires_at),
+            expires_at=min(now + self._idle(idle_seconds), family.expires_at),
         )
         await self._store.create_family(family, first)
         return value, family
 
-    async def redeem(self, presented: str, *, client_id: str, meta: RequestMeta) -> Rotation:
-        """Rotate `presented` to its one successor, or hand back the same successor inside the
-        retry window; raise `InvalidGrant` otherwise (revoking the family on a theft signal)."""
+    async def peek(self, presented: str, *, client_id: str) -> RefreshFamily | None:
+        """Read-only: the family of `presented` if `redeem` would rotate it now (an active, unexpired
+        token of this client's live family), else None. Lets a grant refuse a bad request before
+        the token is spent; `redeem` decides everything again, so a race only costs that check."""
+        found = await self._find(presented)
+        if found is None:
+            return None
+        token, family = found
+        now = self._clock.now()
+        if family.client_id != client_id or not family.live(now):
+            return None
+        if token.state != "active" or now >= token.expires_at:
+            return None  # a rotated token is redeem's to judge: a replay, or a theft signal
+        return family
+
+    async def _find(self, presented: str) -> tuple[RefreshTokenRecord, RefreshFamily] | None:
         if not presented.startswith(TOKEN_PREFIX) or len(presented) > MAX_TOKEN_LENGTH:
-            raise InvalidGrant()
-        digest = digest_of(presented)
-        found = await self._store.get(digest)
+            return None
+        return await self._store.get(digest_of(presented))
+
+    async def redeem(
+        self, presented: str, *, client_id: str, meta: RequestMeta, idle_seconds: float | None = None
+    ) -> Rotation:
+        """Rotate `presented` to its one successor, or hand back the same successor inside the
+        retry window; raise `InvalidGrant` otherwise (revoking the family on a theft signal).
+        The successor lives `idle_seconds` (the client's, capped by the server's) unless used."""
+        found = await self._find(presented)
         if found is None:
             raise InvalidGrant()
         token, family = found
+        digest = token.digest
         now = self._clock.now()
         # SEC-35: another client's token, a revoked family, or past the absolute expiry (SEC-11).
         if family.client_id != client_id or not family.live(now):
@@ -156,7 +202,7 @@ class RefreshTokens:
             family_id=family.id,
             state="active",
             created_at=now,
-            expires_at=min(now + self.config.idle_seconds, family.expires_at),
+            expires_at=min(now + self._idle(idle_seconds), family.expires_at),
             parent_digest=digest,
             replay=self._seal(value, parent=digest),
         )
@@ -199,14 +245,13 @@ class RefreshTokens:
                 family=family.id,
                 rotated_ago=round(now - (token.rotated_at or now), 3),
             )
+            await self._revoked(family.id, "reuse_detected")
         raise InvalidGrant()
 
     async def revoke(self, presented: str, meta: RequestMeta, *, reason: str = "logout") -> str | None:
         """RFC 7009: revoke the family of any token of it (active or not). Returns the user id
         when a live family was revoked; unknown tokens are silently ignored."""
-        if not presented.startswith(TOKEN_PREFIX) or len(presented) > MAX_TOKEN_LENGTH:
-            return None
-        found = await self._store.get(digest_of(presented))
+        found = await self._find(presented)
         if found is None:
             return None
         _, family = found
@@ -214,16 +259,28 @@ class RefreshTokens:
             await self._audit.record(
                 "token.revoke", meta, actor=family.user_id, subject=family.user_id, family=family.id
             )
+            await self._revoked(family.id, reason)
             return family.user_id
         return None
 
     async def revoke_family(self, family_id: str, *, reason: str, user_id: str | None = None) -> bool:
-        return await self._store.revoke_family(
+        revoked = await self._store.revoke_family(
             family_id, at=self._clock.now(), reason=reason, user_id=user_id
         )
+        if revoked:
+            await self._revoked(family_id, reason)
+        return revoked
 
     async def revoke_user(self, user_id: str, *, reason: str) -> int:
         return await self._store.revoke_user(user_id, at=self._clock.now(), reason=reason)
+
+    async def revoke_client(self, client_id: str, *, reason: str) -> int:
+        """Revoke every live family of a client (a disabled client); returns how many."""
+        return await self._store.revoke_client(client_id, at=self._clock.now(), reason=reason)
+
+    async def _revoked(self, family_id: str, reason: str) -> None:
+        if self.on_family_revoked is not None:
+            await self.on_family_revoked(family_id, reason)
 
     async def families(self, user_id: str) -> list[RefreshFamily]:
         return await self._store.list_for_user(user_id, now=self._clock.now())

@@ -12,6 +12,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ostiary import __version__
+from ostiary.compose.oauth_endpoints import build_oauth_endpoints
 from ostiary.compose.services import Services
 from ostiary.core.errors import Forbidden
 from ostiary.web.authorization import ScopeRequired, scope_required_response
@@ -21,13 +22,27 @@ from ostiary.web.csrf import PreSessionCsrf, accepted_origins
 from ostiary.web.middleware.stack import MiddlewareConfig, build_middleware_stack
 from ostiary.web.routes import (
     admin_accounts,
+    admin_clients,
     admin_policies,
     admin_rbac,
     admin_users,
+    api_keys,
     auth,
     demo_api,
+    email_flows,
+    email_pages,
     health,
+    mfa,
+    oauth_authorize,
+    oauth_consents,
+    oauth_device,
+    oauth_introspection,
+    oauth_logout,
+    oauth_metadata,
+    oauth_token,
+    oauth_userinfo,
     pages,
+    passkeys,
     profile,
     sessions,
     tokens,
@@ -68,12 +83,36 @@ def create_app(
     api.state.allowed_origins = accepted_origins(settings.issuer)
     api.state.pre_session_csrf = PreSessionCsrf(services.secret.derive("pre-session-csrf"))
     api.state.demo_users = demo_users or []
+    api.state.passkeys_enabled = services.passkeys is not None  # the login page's passkey button
     registry = CollectorRegistry()
     api.state.metrics_registry = registry
     for module in (auth, profile, sessions, admin_users, admin_accounts, admin_rbac, admin_policies):
         api.include_router(module.router)
+    api.include_router(admin_clients.router)
     for module in (pages, health, tokens):
         api.include_router(module.router)
+    api.include_router(mfa.router)  # second factors (docs/mfa.md)
+    if services.passkeys is not None:  # WebAuthn; off on an IP-address issuer (docs/passkeys.md)
+        api.include_router(passkeys.router)
+    api.include_router(api_keys.router)  # a user's API keys, and an admin's view (docs/api_keys.md)
+    # Password reset and address verification by email; magic links only when on (docs/email.md).
+    for email_router in (email_flows.router, email_pages.router):
+        api.include_router(email_router)
+    if services.email.magic_link is not None:
+        for email_router in (email_flows.magic_router, email_pages.magic_router):
+            api.include_router(email_router)
+    if services.oauth is not None:  # the OAuth 2.0 / OIDC provider (docs/oauth.md)
+        for module in (oauth_authorize, oauth_token, oauth_metadata, oauth_consents):
+            api.include_router(module.router)
+        # Device flow, introspection, revocation, UserInfo, logout (compose/oauth_endpoints.py).
+        api.state.oauth_endpoints = build_oauth_endpoints(
+            services.oauth,
+            users=services.users,
+            secret=services.secret,
+            verification_uri=settings.issuer + oauth_device.VERIFICATION_PATH,
+        )
+        for module in (oauth_device, oauth_introspection, oauth_userinfo, oauth_logout):
+            api.include_router(module.router)
     if demo if demo is not None else bool(demo_users):
         api.state.demo_data = demo_api.DemoData()
         api.include_router(demo_api.router)

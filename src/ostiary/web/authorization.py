@@ -34,6 +34,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from ostiary.authn.mfa import is_multi_factor
 from ostiary.authn.principals import Authenticated
 from ostiary.core.errors import Forbidden, InsufficientScope
 from ostiary.policy import Decision, PolicyEngine, Resource, Subject, scope_covers
@@ -91,7 +92,9 @@ async def scope_required_response(request: Request, exc: Exception) -> Response:
 def _attributes(auth: Authenticated) -> dict[str, object]:
     """Safe, server-side facts about the caller for ``subject.<name>`` conditions."""
     p = auth.principal
-    attrs: dict[str, object] = {"user_id": p.subject, "auth_method": p.method, "mfa": "mfa" in p.amr}
+    # `mfa`: this login verified a second factor (authn/mfa.is_multi_factor: amr like ["pwd", "otp"],
+    # ["pwd", "hwk", "user"] or a passwordless ["hwk", "user"]); false for tokens and keys without amr.
+    attrs: dict[str, object] = {"user_id": p.subject, "auth_method": p.method, "mfa": is_multi_factor(p.amr)}
     if p.username is not None:
         attrs["username"] = p.username
     if p.client_id is not None:

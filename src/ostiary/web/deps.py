@@ -14,7 +14,7 @@ from ostiary.authn.principals import Authenticated
 from ostiary.compose.services import Services
 from ostiary.core.context import RequestMeta
 from ostiary.core.errors import Forbidden, NotAuthenticated
-from ostiary.web.bearer import authenticate_bearer, bearer_failure
+from ostiary.web.bearer import API_KEY_HEADER, authenticate_header, bearer_failure, refuse_key_in_query
 from ostiary.web.cookies import CookiePolicy
 from ostiary.web.csrf import SAFE_METHODS, check_origin, presented_token
 from ostiary.web.middleware.client_ip import client_ip
@@ -51,8 +51,11 @@ async def optional_auth(request: Request) -> Authenticated | None:
     found: Authenticated | None = None
     session_id = request.cookies.get(cookies_of(request).session_name)
     authorization = request.headers.get("authorization")
-    if authorization is not None:  # bearer first; the cookie is then ignored (web/bearer.py)
-        found = authenticate_bearer(request, services, authorization)
+    api_key = request.headers.get(API_KEY_HEADER)
+    if request.scope.get("query_string"):  # SEC-52: a key in the URL refuses the request
+        await refuse_key_in_query(request, services, request_meta(request))
+    if authorization is not None or api_key is not None:  # a header first; the cookie is then ignored
+        found = await authenticate_header(request, services, request_meta(request), authorization, api_key)
     elif session_id:
         record = await services.sessions.load(session_id, request_meta(request))
         if record is not None:

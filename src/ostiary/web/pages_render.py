@@ -63,6 +63,7 @@ def render_login(
         username=username,
         notice=notice,
         demo=request.app.state.demo_users,
+        magic_link=request.app.state.services.email.magic_link is not None,  # off: no link to it
     )
     if retry_after:
         response.headers["retry-after"] = str(retry_after)

@@ -153,12 +153,6 @@ def test_refresh_tokens_rotate_and_a_reused_one_ends_the_family(spa_run: SpaRun,
 
 
 @pytest.mark.sec("SEC-35")
-@pytest.mark.xfail(
-    strict=True,
-    reason="server bug: reuse detection revokes the refresh family (tokens/refresh.py) but does not "
-    "record the grant in the RevokedGrantStore that TokenInspector._jwt_view consults, so the "
-    "family's JWT access tokens stay active at /userinfo and /introspect until they expire",
-)
 def test_the_access_tokens_of_a_family_ended_by_reuse_are_refused(spa_run: SpaRun, server: Server) -> None:
     assert spa_run.result["newest_refresh_token_after_reuse"] == "invalid_grant"  # the family is over
     bearer = {"Authorization": f"Bearer {spa_run.result['newest_access_token']}"}

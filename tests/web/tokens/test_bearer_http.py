@@ -88,10 +88,11 @@ async def test_alg_none_stripped_and_edited(h: Harness) -> None:
 async def test_hmac_with_the_public_key(h: Harness) -> None:
     token = await access_token(h)
     header, payload, _ = parts(token)
-    key = h.services.tokens.keys.ring().keys[0].public_key
+    ring = h.services.tokens.keys.ring()  # the key that signed the token (RS256 is in the ring too)
+    key = next(k for k in ring.keys if k.kid == header["kid"]).public_key
     pem = key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    jwk_json = json.dumps(h.services.tokens.keys.ring().jwks()["keys"][0]).encode()
+    jwk_json = json.dumps(next(k for k in ring.jwks()["keys"] if k["kid"] == header["kid"])).encode()
     ssh = key.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
     for secret in (pem, der, jwk_json, ssh):
         for alg, digest in (("HS256", hashlib.sha256), ("HS384", hashlib.sha384), ("HS512", hashlib.sha512)):
@@ -237,7 +238,8 @@ def test_cli_rotate_publish_then_sign_and_retire(tmp_path: Path, monkeypatch: py
             return status, kids
 
     token, kids, old_kid = asyncio.run(issue())
-    assert kids == [old_kid]
+    assert len(kids) == 2  # first start: the ES256 access-token key and the RS256 key (OIDC)
+    assert old_kid in kids
     listed = runner.invoke(cli, ["keys", "list"])
     assert listed.exit_code == 0, listed.output
     assert old_kid[:8] in listed.output
@@ -246,7 +248,7 @@ def test_cli_rotate_publish_then_sign_and_retire(tmp_path: Path, monkeypatch: py
     # The new key is published; the next start promotes it (delay 0), the old one keeps verifying.
     status, kids = asyncio.run(me_status(token))
     assert status == 200
-    assert len(kids) == 2
+    assert len(kids) == 3
     assert old_kid in kids
     retired = runner.invoke(cli, ["keys", "retire", old_kid, "--purge"])
     assert retired.exit_code == 0, retired.output

@@ -11,10 +11,13 @@ and scopes whose permission the user lost, or that the client may no longer requ
 from the new access token. The family keeps its original scope (§6: a new refresh token has the
 scope of the one it replaces), so a narrowed refresh does not shrink later ones.
 
-The scope is checked after rotation because only the family knows what was granted, and
-`RefreshTokens` offers no read without rotating. A client that asks for more than it was granted
-therefore loses the successor of its token; it can retry without the extra scope inside the retry
-window and gets that same successor back.
+A requested scope wider than the family's is refused *before* rotating (`RefreshTokens.peek`
+reads the family without spending the token), so an `invalid_scope` answer leaves the presented
+token usable. It is checked again after rotation, for a token `peek` left to `redeem` (a retry
+inside the retry window gets its successor back only for a valid request).
+
+The successor lives for the client's idle lifetime (`ClientLifetimes.refresh_token_idle`), capped
+by the server's; the family's absolute lifetime was fixed when it was started.
 """
 
 from __future__ import annotations
@@ -45,9 +48,16 @@ class RefreshTokenGrant:
         presented = required(request.params, "refresh_token")
         requested = parse_scope(single(request.params, "scope"))  # malformed: refused before rotating
         client = request.client
+        if requested:  # without `scope` nothing can be too wide: no extra read
+            peeked = await self._refresh.peek(presented, client_id=client.client_id)
+            if peeked is not None:
+                self._narrow(peeked, requested)  # an over-wide scope must not spend the token
         try:
             rotation = await self._refresh.redeem(
-                presented, client_id=client.client_id, meta=request_meta(request.request)
+                presented,
+                client_id=client.client_id,
+                meta=request_meta(request.request),
+                idle_seconds=client.lifetimes.refresh_token_idle,
             )
         except refresh.InvalidGrant:
             raise InvalidGrant(

@@ -61,7 +61,9 @@ class TotpStore(Protocol):
         ...
 
     async def remove(self, user_id: str) -> bool:
-        """Delete the credential and the recovery codes and clear `mfa_enabled`, in one unit of work."""
+        """Delete the credential and, unless the user still has a passkey (another second factor),
+        the recovery codes and pending MFA logins, and clear `mfa_enabled` — in one unit of work.
+        True when there was a credential (or a stale `mfa_enabled` flag) to remove."""
         ...
 
 

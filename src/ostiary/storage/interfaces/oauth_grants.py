@@ -50,3 +50,7 @@ class OpaqueTokenStore(Protocol):
     async def revoke_grant(self, grant_id: str) -> int:
         """Revoke every token of the grant; returns how many."""
         ...
+
+    async def revoke_client(self, client_id: str) -> int:
+        """Revoke every token issued to the client (one that was disabled); returns how many."""
+        ...

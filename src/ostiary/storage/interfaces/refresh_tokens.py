@@ -85,3 +85,8 @@ class RefreshFamilyIndex(Protocol):
     async def purge(self, *, before: float) -> int:
         """Delete families that ended (revoked or expired) before `before`, with their tokens."""
         ...
+
+    async def revoke_client(self, client_id: str, *, at: float, reason: str) -> int:
+        """Revoke every live family of a client (one that was disabled) and all their tokens;
+        returns how many families this call revoked."""
+        ...

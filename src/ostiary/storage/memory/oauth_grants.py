@@ -57,6 +57,12 @@ class MemoryOpaqueTokenStore:
             del self._tokens[digest]
         return len(doomed)
 
+    async def revoke_client(self, client_id: str) -> int:
+        doomed = [d for d, t in self._tokens.items() if t.client_id == client_id]
+        for digest in doomed:
+            del self._tokens[digest]
+        return len(doomed)
+
     def _purge(self) -> None:
         now = self._clock.now()
         for digest in [d for d, t in self._tokens.items() if t.expires_at < now]:

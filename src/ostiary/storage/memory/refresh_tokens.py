@@ -70,6 +70,12 @@ class MemoryRefreshTokenStore:
             await self.revoke_family(family_id, at=at, reason=reason)
         return len(ids)
 
+    async def revoke_client(self, client_id: str, *, at: float, reason: str) -> int:
+        ids = [f.id for f in self._families.values() if f.client_id == client_id and f.revoked_at is None]
+        for family_id in ids:
+            await self.revoke_family(family_id, at=at, reason=reason)
+        return len(ids)
+
     async def list_for_user(self, user_id: str, *, now: float) -> list[RefreshFamily]:
         found = [f for f in self._families.values() if f.user_id == user_id and f.live(now)]
         return sorted(found, key=lambda f: (f.created_at, f.id))

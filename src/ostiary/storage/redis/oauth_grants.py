@@ -1,8 +1,10 @@
 """Redis revoked grants and opaque access tokens (RFC 7009 §2.1, RFC 7662 §2.2; SEC-29, SEC-75).
 
 Namespaces: `…oauth:grant-revoked:<grant id>` (a revocation, kept until `remember_until`),
-`…oauth:at:<digest>` (a token as JSON, evicted at `expires_at`) and `…oauth:at-grant:<grant id>`
-(the set of a grant's token digests, kept as long as its longest-lived token). Saving a token and
+`…oauth:at:<digest>` (a token as JSON, evicted at `expires_at`), `…oauth:at-grant:<grant id>`
+(the set of a grant's token digests, kept as long as its longest-lived token) and
+`…oauth:at-client:<client id>` (a sorted set of a client's token digests scored by expiry, trimmed of
+expired ones on every save, so it holds at most the client's live tokens). Saving a token and
 revoking its grant are each one Lua script, so a token is either revoked with its grant or saved
 after it (and then refused by the revoked-grant check the minter makes).
 """
@@ -34,26 +36,33 @@ redis.call('PEXPIREAT', KEYS[1], ARGV[2])
 return 1
 """
 
-# KEYS: token, grant set. ARGV: token JSON, expiry in ms, digest.
+# KEYS: token, grant set, client set. ARGV: token JSON, expiry in ms, digest.
 _SAVE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('SET', KEYS[1], ARGV[1])
 redis.call('PEXPIREAT', KEYS[1], ARGV[2])
--- The grant's set lives as long as its longest-lived token.
+-- The grant's and the client's sets live as long as their longest-lived token.
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local current = redis.call('PTTL', KEYS[2])
 redis.call('SADD', KEYS[2], ARGV[3])
 if current < 0 or now + current < tonumber(ARGV[2]) then redis.call('PEXPIREAT', KEYS[2], ARGV[2]) end
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[3])
+current = redis.call('PTTL', KEYS[3])
+if current < 0 or now + current < tonumber(ARGV[2]) then redis.call('PEXPIREAT', KEYS[3], ARGV[2]) end
 return 1
 """
 
-# KEYS: token. ARGV: the grant-set key prefix. Delete the token and its index entry.
+# KEYS: token. ARGV: the grant-set key prefix, digest, the client-set key prefix.
+# Delete the token and its index entries.
 _REVOKE = """
 local value = redis.call('GET', KEYS[1])
 if not value then return 0 end
 redis.call('DEL', KEYS[1])
-redis.call('SREM', ARGV[1] .. cjson.decode(value)['grant_id'], ARGV[2])
+local token = cjson.decode(value)
+redis.call('SREM', ARGV[1] .. token['grant_id'], ARGV[2])
+redis.call('ZREM', ARGV[3] .. token['client_id'], ARGV[2])
 return 1
 """
 
@@ -66,6 +75,25 @@ end
 redis.call('DEL', KEYS[1])
 return revoked
 """
+
+# KEYS: client set. ARGV: the token key prefix, the grant-set key prefix, batch size.
+# Delete up to a batch of the client's tokens; returns {revoked, still in the set}. Batches keep
+# Redis responsive when a client has many live tokens; the caller loops until the set is empty.
+_REVOKE_CLIENT = """
+local revoked = 0
+local popped = redis.call('ZPOPMIN', KEYS[1], tonumber(ARGV[3]))
+for i = 1, #popped, 2 do
+  local digest = popped[i]
+  local value = redis.call('GET', ARGV[1] .. digest)
+  if value then
+    redis.call('DEL', ARGV[1] .. digest)
+    redis.call('SREM', ARGV[2] .. cjson.decode(value)['grant_id'], digest)
+    revoked = revoked + 1
+  end
+end
+return {revoked, redis.call('ZCARD', KEYS[1])}
+"""
+REVOKE_CLIENT_BATCH = 500
 
 
 @contextmanager
@@ -115,6 +143,7 @@ class RedisOpaqueTokenStore:
         self._save = client.register_script(_SAVE)
         self._revoke = client.register_script(_REVOKE)
         self._revoke_grant = client.register_script(_REVOKE_GRANT)
+        self._revoke_client = client.register_script(_REVOKE_CLIENT)
 
     def _token_key(self, digest: str = "") -> str:
         return f"{self._prefix}oauth:at:{digest}"
@@ -122,9 +151,16 @@ class RedisOpaqueTokenStore:
     def _grant_key(self, grant_id: str = "") -> str:
         return f"{self._prefix}oauth:at-grant:{grant_id}"
 
+    def _client_key(self, client_id: str = "") -> str:
+        return f"{self._prefix}oauth:at-client:{client_id}"
+
     async def save(self, token: OpaqueAccessToken) -> None:
         value = json.dumps(asdict(token), separators=(",", ":"))
-        keys = [self._token_key(token.digest), self._grant_key(token.grant_id)]
+        keys = [
+            self._token_key(token.digest),
+            self._grant_key(token.grant_id),
+            self._client_key(token.client_id),
+        ]
         with _unavailable_on_redis_failure():
             saved = await self._save(keys=keys, args=[value, _ms(token.expires_at), token.digest])
         if not saved:
@@ -140,10 +176,25 @@ class RedisOpaqueTokenStore:
 
     async def revoke(self, digest: str) -> bool:
         with _unavailable_on_redis_failure():
-            revoked = await self._revoke(keys=[self._token_key(digest)], args=[self._grant_key(), digest])
+            revoked = await self._revoke(
+                keys=[self._token_key(digest)], args=[self._grant_key(), digest, self._client_key()]
+            )
         return bool(revoked)
 
     async def revoke_grant(self, grant_id: str) -> int:
         with _unavailable_on_redis_failure():
             revoked = await self._revoke_grant(keys=[self._grant_key(grant_id)], args=[self._token_key()])
         return int(revoked)
+
+    async def revoke_client(self, client_id: str) -> int:
+        # Tokens saved before the client index existed are not found here; introspection refuses
+        # a disabled client's tokens anyway, and they expire within the access-token lifetime.
+        revoked, remaining = 0, 1
+        with _unavailable_on_redis_failure():
+            while remaining:
+                count, remaining = await self._revoke_client(
+                    keys=[self._client_key(client_id)],
+                    args=[self._token_key(), self._grant_key(), REVOKE_CLIENT_BATCH],
+                )
+                revoked += int(count)
+        return revoked

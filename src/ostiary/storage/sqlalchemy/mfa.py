@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, exists, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -54,6 +54,11 @@ async def _replace_codes(conn: AsyncConnection, user_id: str, digests: Sequence[
     if digests:
         rows = [{"user_id": user_id, "digest": d, "created_at": now} for d in digests]
         await conn.execute(insert(_CODES), rows)
+
+
+async def _has_passkey(conn: AsyncConnection, user_id: str) -> bool:
+    query = select(exists().where(t.passkeys.c.user_id == user_id))
+    return bool((await conn.execute(query)).scalar_one())
 
 
 class SqlTotpStore:
@@ -109,7 +114,14 @@ class SqlTotpStore:
 
     async def remove(self, user_id: str) -> bool:
         async with self._db.write() as conn:
+            # The user's row lock, as SqlPasskeyStore.remove takes it: removing TOTP and removing the
+            # last passkey at the same moment then see each other, never both "another one remains".
+            await conn.execute(select(t.users.c.id).where(t.users.c.id == user_id).with_for_update())
             removed = await conn.execute(delete(_TOTP).where(_TOTP.c.user_id == user_id))
+            if await _has_passkey(conn, user_id):
+                # A passkey is still a second factor: MFA stays on, and with it the recovery codes and
+                # any half-finished MFA login (docs/passkeys.md).
+                return removed.rowcount > 0
             await conn.execute(delete(_CODES).where(_CODES.c.user_id == user_id))
             await conn.execute(delete(_CHALLENGES).where(_CHALLENGES.c.user_id == user_id))
             flag = await conn.execute(

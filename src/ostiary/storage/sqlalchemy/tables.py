@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Float,
@@ -354,4 +355,132 @@ oauth_access_tokens = Table(
     Column("revoked_at", Float),
     Index("ix_oauth_access_tokens_grant_id", "grant_id"),
     Index("ix_oauth_access_tokens_expires_at", "expires_at"),
+)
+
+# --- MFA: TOTP, recovery codes, pending second steps (storage/interfaces/mfa.py, docs/mfa.md) -------
+
+# One TOTP credential per user; the seed only as AES-256-GCM ciphertext (authn/totp.py, SEC-50).
+mfa_totp = Table(
+    "mfa_totp",
+    metadata,
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("encrypted_seed", LargeBinary, nullable=False),
+    Column("active", Boolean, nullable=False, default=False),
+    Column("created_at", Float, nullable=False),
+    Column("activated_at", Float),
+    Column("last_used_step", Integer, nullable=False, default=-1),  # SEC-47: each step once
+)
+
+# Recovery codes by HMAC-SHA256 digest; a used code's row is deleted.
+mfa_recovery_codes = Table(
+    "mfa_recovery_codes",
+    metadata,
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("digest", String(64), primary_key=True),
+    Column("created_at", Float, nullable=False),
+)
+
+# A login between its password and its second factor, by SHA-256 of the token (SEC-49).
+mfa_challenges = Table(
+    "mfa_challenges",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("purpose", String(20), nullable=False),
+    Column("amr", String(200), nullable=False, default=""),
+    Column("auth_time", Float, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Index("ix_mfa_challenges_expires_at", "expires_at"),
+)
+
+# --- Email: single-use links and known login devices (storage/interfaces/email_tokens.py, docs/email.md)
+
+# Links sent by mail by SHA-256 digest; `purpose` namespaces them (SEC-75); a used link's row is deleted.
+email_tokens = Table(
+    "email_tokens",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("purpose", String(20), nullable=False),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("binding", String(64)),  # SHA-256 of the requesting browser's nonce (magic links)
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Index("ix_email_tokens_user_id", "user_id"),
+    Index("ix_email_tokens_expires_at", "expires_at"),
+)
+
+# (user, HMAC of network prefix + User-Agent) pairs seen at login, for the new-device notice.
+known_devices = Table(
+    "known_devices",
+    metadata,
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("fingerprint", String(64), primary_key=True),
+    Column("first_seen_at", Float, nullable=False),
+    Column("last_seen_at", Float, nullable=False),
+)
+
+# --- API keys (storage/interfaces/api_keys.py, docs/api_keys.md) -------------------------------------
+
+# Stateful keys by SHA-256 digest with their unique public lookup prefix; stateless keys (signed JWTs)
+# as metadata under their jti, for listing and the revocation list. `revoked_at` may lie in the future
+# (the grace of a rotation).
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("kind", String(10), nullable=False),  # stateful | stateless
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("scopes", JSON, nullable=False),
+    Column("prefix", String(16), unique=True),
+    Column("digest", String(64)),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("last_used_at", Float),
+    Column("last_used_ip", String(45)),
+    Column("revoked_at", Float),
+    Column("revoke_reason", String(40)),
+    Column("rotated_from", String(36)),
+    Column("replaced_by", String(36)),
+    Index("ix_api_keys_user_id", "user_id"),
+    Index("ix_api_keys_revoked_at", "revoked_at"),
+)
+
+# --- Passkeys / WebAuthn (storage/interfaces/passkeys.py, docs/passkeys.md) --------------------------
+
+# One row per registered credential; `credential_key` (SHA-256 of the credential id) is unique across
+# all users (SEC-51). The counter is unsigned 32-bit in WebAuthn, hence BigInteger.
+passkeys = Table(
+    "passkeys",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("credential_key", String(64), nullable=False, unique=True),
+    Column("credential_id", LargeBinary, nullable=False),
+    Column("public_key", LargeBinary, nullable=False),
+    Column("sign_count", BigInteger, nullable=False, default=0),
+    Column("user_handle", LargeBinary, nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("discoverable", Boolean, nullable=False, default=False),
+    Column("transports", String(200), nullable=False, default=""),
+    Column("aaguid", String(36), nullable=False, default=""),
+    Column("backed_up", Boolean, nullable=False, default=False),
+    Column("created_at", Float, nullable=False),
+    Column("last_used_at", Float),
+    Index("ix_passkeys_user_id", "user_id"),
+)
+
+# Ceremony challenges by SHA-256 of the random bytes; single use (DELETE … RETURNING), short-lived.
+passkey_challenges = Table(
+    "passkey_challenges",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("purpose", String(20), nullable=False),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE")),
+    Column("binding", String(64)),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Index("ix_passkey_challenges_expires_at", "expires_at"),
 )

@@ -1,4 +1,8 @@
-"""SQL user store and user-access store (Core statements, no ORM unit of work)."""
+"""SQL user store and user-access store (Core statements, no ORM unit of work).
+
+Every write that changes what a cached principal holds — the user record itself (`update`) or the
+user's roles and groups (`set_access`) — bumps the authorization version in the same transaction.
+"""
 
 from __future__ import annotations
 
@@ -99,6 +103,10 @@ class SqlUserStore:
         try:
             async with self._db.write() as conn:
                 result = await conn.execute(update(t.users).where(t.users.c.id == user_id).values(**values))
+                if result.rowcount:
+                    # Cached principals carry the user record (username, email, disabled): every
+                    # worker's cache must drop it, and they watch this version (SEC-12).
+                    await bump_rbac_version(conn)
         except IntegrityError as exc:
             raise Conflict("An account with this username or email already exists.") from exc
         return result.rowcount > 0

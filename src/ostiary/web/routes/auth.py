@@ -9,12 +9,13 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from ostiary.authn.lockout import Lockout
 from ostiary.authn.principals import Authenticated
-from ostiary.core.errors import Forbidden, InvalidCredentials, OstiaryError, RateLimited
+from ostiary.core.errors import Forbidden, InvalidCredentials, NotAuthenticated, OstiaryError, RateLimited
 from ostiary.storage.interfaces.users import UserRecord
 from ostiary.tokens.bearer import BearerAuthenticated
-from ostiary.web.bearer import bearer_me
+from ostiary.web.bearer import BearerChallenge, bearer_me
 from ostiary.web.csrf import check_origin
 from ostiary.web.deps import cookies_of, optional_auth, request_meta, require_auth, services_of, verify_csrf
+from ostiary.web.mfa_step import mfa_required
 from ostiary.web.pages_render import render_login
 from ostiary.web.payload import read_payload
 from ostiary.web.policy_marks import policy
@@ -112,6 +113,10 @@ async def login(request: Request) -> Response:
         return render_login(
             request, error=exc.message, next_url=next_url, username=username, status=exc.status
         )
+    if services.email.login_notices is not None:  # mail on a new device or network (docs/email.md)
+        services.email.login_notices.login_seen(user, meta, method="password")
+    if user.mfa_enabled:  # no session before the second factor (SEC-49, docs/mfa.md)
+        return await mfa_required(request, user, purpose="session", next_url=next_url, form=payload.is_form)
     # A fresh session id on every login (SEC-08): any session cookie sent with this request is dropped.
     previous = await optional_auth(request)
     if previous is not None and previous.session is not None:
@@ -150,6 +155,19 @@ async def logout(request: Request) -> Response:
     return response
 
 
+async def _stored_user(request: Request, auth: Authenticated) -> UserRecord:
+    """The caller's account as stored, password hash included: `auth.user` is a cached record without
+    the hash (session) or a stub built from the token's claims (bearer)."""
+    if auth.principal.kind != "user":
+        raise Forbidden("Only a user can change their password.", code="not_a_user")
+    user = await services_of(request).users.get(auth.user.id)
+    if user is None or user.disabled:
+        if isinstance(auth, BearerAuthenticated):
+            raise BearerChallenge("user_disabled")
+        raise NotAuthenticated()
+    return user
+
+
 @router.post("/password")
 @policy("authenticated")
 async def change_password(request: Request, auth: Authenticated = Depends(require_auth)) -> Response:
@@ -157,7 +175,7 @@ async def change_password(request: Request, auth: Authenticated = Depends(requir
     payload = await read_payload(request)
     await verify_csrf(request, auth, payload.get("csrf_token"))
     rotated = await services.accounts.change_password(
-        auth.user,
+        await _stored_user(request, auth),
         payload.require("current_password"),
         payload.require("new_password"),
         auth.session,

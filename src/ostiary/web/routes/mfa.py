@@ -133,7 +133,7 @@ async def disable_totp(request: Request, auth: Authenticated = Depends(require_u
         auth.user, auth.principal, request_meta(request)
     )
     if not removed:
-        raise NotFound("Two-step verification is not on.")
+        raise NotFound("No authenticator app is set up.")
     return JSONResponse({"status": "disabled"}, headers=NO_STORE)
 
 

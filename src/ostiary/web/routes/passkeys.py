@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from ostiary.authn.mfa_login import PURPOSES as MFA_PURPOSES
 from ostiary.authn.principals import Authenticated
 from ostiary.compose.passkeys import PasskeyWiring
 from ostiary.core.errors import ValidationFailed
@@ -158,12 +159,16 @@ async def passwordless_verify(request: Request) -> Response:
 async def second_factor_options(request: Request) -> Response:
     """`{"publicKey": …, "totp": bool}` for the user of this pending login; `publicKey` is null when
     the account has no passkey (the MFA page then shows no passkey button), and `totp` says whether
-    the code form is of any use (the page hides it for an account with passkeys only)."""
+    the code form is of any use (the page hides it for an account with passkeys only). `purpose`
+    `"token"` serves the second step of `/auth/token` (its answer then goes there as `passkey`)."""
     services = services_of(request)
     check_origin(request, request.app.state.allowed_origins)
     await services.limiter.hit(services.settings.rate_limit_mfa_per_ip, "mfa-ip", request_meta(request).ip)
     body = await json_body(request)
-    challenge = await services.mfa.login.challenge(text_field(body, "mfa_token"), purpose="session")
+    purpose = text_field(body, "purpose") or "session"
+    if purpose not in MFA_PURPOSES:
+        raise ValidationFailed("The field 'purpose' must be 'session' or 'token'.", field="purpose")
+    challenge = await services.mfa.login.challenge(text_field(body, "mfa_token"), purpose=purpose)
     authenticator = passkeys_of(request).authenticator
     options = (
         await authenticator.second_factor_options(challenge.user_id, challenge.digest)

@@ -30,6 +30,7 @@ from ostiary.tokens.refresh import InvalidGrant
 from ostiary.tokens.service import TokenPair
 from ostiary.web.csrf import CSRF_HEADER, check_origin
 from ostiary.web.deps import request_meta, require_auth, require_user_csrf, services_of
+from ostiary.web.mfa_step import mfa_required
 from ostiary.web.middleware.request_id import request_id
 from ostiary.web.payload import media_type, parse_json_object
 from ostiary.web.policy_marks import policy
@@ -120,6 +121,13 @@ def _text(body: dict[str, Any], name: str) -> str | None:
     return value
 
 
+def _object(body: dict[str, Any], name: str) -> dict[str, Any] | None:
+    value = body.get(name)
+    if value is not None and not isinstance(value, dict):
+        raise ValidationFailed(f"The field '{name}' must be an object.", field=name)
+    return value
+
+
 def _token_response(request: Request, pair: TokenPair, *, cookie: bool) -> Response:
     body = pair.body(include_refresh=not cookie)
     if not cookie:
@@ -148,7 +156,21 @@ async def issue_tokens(request: Request) -> Response:
     await services.limiter.hit(
         settings.rate_limit_login_per_ip_user, "login-ip-user", meta.ip, Lockout.key_for(username)
     )
-    user = await services.login.authenticate(username, _text(body, "password") or "", meta)
+    mfa_token = _text(body, "mfa_token")
+    if mfa_token is not None:  # the second step of an MFA login (docs/mfa.md)
+        done = await services.mfa.login.complete(
+            mfa_token,
+            meta,
+            purpose="token",
+            code=_text(body, "code"),
+            recovery_code=_text(body, "recovery_code"),
+            passkey=_object(body, "passkey"),  # options from /auth/login/mfa/passkey/options
+        )
+        user = done.user
+    else:
+        user = await services.login.authenticate(username, _text(body, "password") or "", meta)
+        if user.mfa_enabled:  # no tokens before the second factor (SEC-49)
+            return await mfa_required(request, user, purpose="token")
     services.tokens.key_refresher.poke()
     pair = await services.tokens.service.login(
         user.id, meta, auth_time=services.clock.now(), requested_scope=_text(body, "scope")

@@ -1,0 +1,308 @@
+"""OAuth token endpoint and introspection: ostiary vs node oidc-provider and django-oauth-toolkit (issue 5).
+
+Each server runs as its own process with one worker on loopback, configured with an equivalent
+confidential client (client_secret_basic, client_credentials, scope items:read, 600 s tokens), and is
+loaded by `wrk` (Debian package, a separate C process, so the load generator costs the servers little
+CPU) with 8 connections for a bounded time. Lines:
+
+- `client_credentials`: POST /token, grant_type=client_credentials — a token issued per request.
+- `introspection`: POST introspection with one token issued beforehand (RFC 7662).
+
+Ratios are ostiary req/s over the peer's req/s in the same run; the target (issue 5) is ≥ 1.2× node
+oidc-provider on both. Peers are installed on first use into ignored directories: oidc-provider with
+`npm install` into bench/peers/oidc-provider/node_modules, django-oauth-toolkit into a venv at
+bench/peers/dot/.venv. `--quick` runs each line for one second (the smoke test).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+BENCH = Path(__file__).resolve().parent
+PEERS = BENCH / "peers"
+NODE_PEER = PEERS / "oidc-provider"
+DOT_PEER = PEERS / "dot"
+DOT_VENV = DOT_PEER / ".venv"
+OSTIARY = Path(sys.executable).with_name("ostiary")
+CLIENT_ID = "bench-service"
+CLIENT_SECRET = secrets.token_urlsafe(32)  # 256 bits, as ostiary requires of a realm-file secret
+TARGET = 1.2
+CONNECTIONS = 8
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def basic_auth(client_id: str, secret: str) -> str:
+    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+
+
+# ------------------------------------------------------------------------------------ peers setup
+
+
+def ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=False, capture_output=True)
+    found = shutil.which("wrk")
+    if not found:
+        subprocess.run(["apt-get", "update", "-q"], check=False, capture_output=True)
+        subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=True, capture_output=True)
+        found = shutil.which("wrk")
+    if not found:
+        raise SystemExit("wrk is required: apt-get install wrk")
+    return found
+
+
+def ensure_node_peer() -> bool:
+    if not shutil.which("node") or not shutil.which("npm"):
+        print("oidc-provider: skipped (node/npm not installed)")
+        return False
+    if not (NODE_PEER / "node_modules" / "oidc-provider").exists():
+        subprocess.run(["npm", "install", "--no-audit", "--no-fund"], cwd=NODE_PEER, check=True)
+    return True
+
+
+def ensure_dot_peer() -> bool:
+    python = DOT_VENV / "bin" / "python"
+    if not (DOT_VENV / "bin" / "gunicorn").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(DOT_VENV)], check=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", "django>=5,<6", "django-oauth-toolkit>=3,<4", "gunicorn"],
+            check=True,
+        )
+    return True
+
+
+# ------------------------------------------------------------------------------------ processes
+
+
+@dataclass
+class Running:
+    name: str
+    base_url: str
+    token_path: str
+    introspection_path: str
+    process: subprocess.Popen[bytes]
+
+
+def _wait_up(url: str, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url}: server exited with {process.returncode}")
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up in {timeout}s")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+@contextmanager
+def run_ostiary(workdir: Path) -> Iterator[Running]:
+    port = free_port()
+    realm = workdir / "bench-realm.yaml"
+    realm.write_text(
+        "clients:\n"
+        f"  - client_id: {CLIENT_ID}\n"
+        "    name: Bench service\n"
+        f'    client_secret: "{CLIENT_SECRET}"\n'
+        "    grant_types: [client_credentials]\n"
+        "    scopes: [items:read]\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OSTIARY_")}
+    env.update(
+        OSTIARY_DATA_DIR=str(workdir / "ostiary-data"),
+        OSTIARY_ISSUER=f"http://127.0.0.1:{port}",
+        OSTIARY_LOG_LEVEL="warning",
+        OSTIARY_RATE_LIMIT_ENABLED="false",
+    )
+    subprocess.run([str(OSTIARY), "import", str(realm)], env=env, check=True, capture_output=True)
+    log = (workdir / "ostiary.log").open("wb")
+    process = subprocess.Popen(
+        [str(OSTIARY), "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        _wait_up(f"http://127.0.0.1:{port}/healthz", process)
+        yield Running("ostiary", f"http://127.0.0.1:{port}", "/token", "/introspect", process)
+    finally:
+        _stop(process)
+        log.close()
+
+
+@contextmanager
+def run_node_peer() -> Iterator[Running]:
+    port = free_port()
+    process = subprocess.Popen(
+        ["node", "server.mjs", str(port), CLIENT_ID, CLIENT_SECRET],
+        cwd=NODE_PEER,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_up(f"http://127.0.0.1:{port}/.well-known/openid-configuration", process)
+        yield Running("oidc-provider", f"http://127.0.0.1:{port}", "/token", "/token/introspection", process)
+    finally:
+        _stop(process)
+
+
+@contextmanager
+def run_dot_peer(workdir: Path) -> Iterator[Running]:
+    port = free_port()
+    env = {**os.environ, "DOT_BENCH_DATA": str(workdir / "dot"), "DJANGO_SETTINGS_MODULE": "settings"}
+    python = DOT_VENV / "bin" / "python"
+    subprocess.run(
+        [str(python), "setup_client.py", CLIENT_ID, CLIENT_SECRET], cwd=DOT_PEER, env=env, check=True
+    )
+    process = subprocess.Popen(
+        [str(DOT_VENV / "bin" / "gunicorn"), "-w", "1", "-b", f"127.0.0.1:{port}", "wsgi_app:application"],
+        cwd=DOT_PEER,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_up(f"http://127.0.0.1:{port}/token", process)
+        yield Running("django-oauth-toolkit", f"http://127.0.0.1:{port}", "/token", "/introspect", process)
+    finally:
+        _stop(process)
+
+
+# ------------------------------------------------------------------------------------ load
+
+
+def issue_token(server: Running) -> str:
+    response = httpx.post(
+        server.base_url + server.token_path,
+        data={"grant_type": "client_credentials", "scope": "items:read"},
+        headers={"Authorization": basic_auth(CLIENT_ID, CLIENT_SECRET)},
+        timeout=30,
+    )
+    response.raise_for_status()
+    return str(response.json()["access_token"])
+
+
+def check_introspection(server: Running, token: str) -> None:
+    response = httpx.post(
+        server.base_url + server.introspection_path,
+        data={"token": token},
+        headers={"Authorization": basic_auth(CLIENT_ID, CLIENT_SECRET)},
+        timeout=30,
+    )
+    response.raise_for_status()
+    if response.json().get("active") is not True:
+        raise RuntimeError(f"{server.name}: introspection says the token is inactive: {response.text}")
+
+
+def wrk_post(wrk: str, url: str, body: str, seconds: float, workdir: Path) -> float:
+    script = workdir / "post.lua"
+    script.write_text(
+        'wrk.method = "POST"\n'
+        f"wrk.body = {json.dumps(body)}\n"
+        'wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\n'
+        f'wrk.headers["Authorization"] = {json.dumps(basic_auth(CLIENT_ID, CLIENT_SECRET))}\n'
+        "responses = {}\n"
+        "response = function(status, headers, body)\n"
+        "  if status ~= 200 then responses[status] = (responses[status] or 0) + 1 end\n"
+        "end\n"
+    )
+    out = subprocess.run(
+        [wrk, "-t1", f"-c{CONNECTIONS}", f"-d{max(1, round(seconds))}s", "--timeout", "10s", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+        check=True,
+    ).stdout
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if non_2xx:
+        raise RuntimeError(f"{url}: {non_2xx.group(1)} failed responses under load")
+    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if not match:
+        raise RuntimeError(f"could not read wrk output:\n{out}")
+    return float(match.group(1))
+
+
+def measure(server: Running, wrk: str, seconds: float, workdir: Path) -> dict[str, float]:
+    token = issue_token(server)
+    check_introspection(server, token)
+    cc = wrk_post(
+        wrk,
+        server.base_url + server.token_path,
+        "grant_type=client_credentials&scope=items%3Aread",
+        seconds,
+        workdir,
+    )
+    intro = wrk_post(wrk, server.base_url + server.introspection_path, f"token={token}", seconds, workdir)
+    return {"client_credentials": cc, "introspection": intro}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=10.0, help="load per line (default 10)")
+    parser.add_argument("--quick", action="store_true", help="one second per line (smoke test)")
+    parser.add_argument("--no-dot", action="store_true", help="skip django-oauth-toolkit")
+    parser.add_argument("--no-node", action="store_true", help="skip node oidc-provider")
+    args = parser.parse_args()
+    seconds = 1.0 if args.quick else min(args.seconds, 60.0)
+    wrk = ensure_wrk()
+    results: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory(prefix="ostiary-oauth-bench-") as tmp:
+        workdir = Path(tmp)
+        with run_ostiary(workdir) as server:
+            results["ostiary"] = measure(server, wrk, seconds, workdir)
+        if not args.no_node and ensure_node_peer():
+            with run_node_peer() as server:
+                results["oidc-provider"] = measure(server, wrk, seconds, workdir)
+        if not args.no_dot and ensure_dot_peer():
+            with run_dot_peer(workdir) as server:
+                results["django-oauth-toolkit"] = measure(server, wrk, seconds, workdir)
+    ours = results["ostiary"]
+    for line in ("client_credentials", "introspection"):
+        print(f"{line}: ostiary {ours[line]:,.0f} req/s")
+        for peer, figures in results.items():
+            if peer == "ostiary":
+                continue
+            ratio = ours[line] / figures[line] if figures[line] else float("inf")
+            target = f" (target ≥ {TARGET}×)" if peer == "oidc-provider" else ""
+            print(f"  vs {peer}: {figures[line]:,.1f} req/s → {ratio:.2f}×{target}")
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
