@@ -90,7 +90,16 @@ def ensure_dot_peer() -> bool:
     if not (DOT_VENV / "bin" / "gunicorn").exists():
         subprocess.run([sys.executable, "-m", "venv", str(DOT_VENV)], check=True)
         subprocess.run(
-            [str(python), "-m", "pip", "install", "-q", "django>=5,<6", "django-oauth-toolkit>=3,<4", "gunicorn"],
+            [
+                str(python),
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "django>=5,<6",
+                "django-oauth-toolkit>=3,<4",
+                "gunicorn",
+            ],
             check=True,
         )
     return True
@@ -243,7 +252,17 @@ def wrk_post(wrk: str, url: str, body: str, seconds: float, workdir: Path) -> fl
         "end\n"
     )
     out = subprocess.run(
-        [wrk, "-t1", f"-c{CONNECTIONS}", f"-d{max(1, round(seconds))}s", "--timeout", "10s", "-s", str(script), url],
+        [
+            wrk,
+            "-t1",
+            f"-c{CONNECTIONS}",
+            f"-d{max(1, round(seconds))}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(script),
+            url,
+        ],
         capture_output=True,
         text=True,
         timeout=seconds + 60,
@@ -273,7 +292,9 @@ def measure(server: Running, wrk: str, seconds: float, workdir: Path) -> dict[st
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=float, default=10.0, help="load per line (default 10)")
     parser.add_argument("--quick", action="store_true", help="one second per line (smoke test)")
     parser.add_argument("--no-dot", action="store_true", help="skip django-oauth-toolkit")

@@ -4,7 +4,7 @@ import os
 import sys
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "settings")
-import django  # noqa: E402
+import django
 
 django.setup()
 from django.core.management import call_command  # noqa: E402

@@ -55,7 +55,9 @@ class DeviceCodeStore(Protocol):
         two concurrent decisions exactly one wins."""
         ...
 
-    async def poll(self, device_code_digest: str, *, now: float) -> tuple[DeviceAuthorization, float | None] | None:
+    async def poll(
+        self, device_code_digest: str, *, now: float
+    ) -> tuple[DeviceAuthorization, float | None] | None:
         """Record a poll: set `last_polled_at = now` and return the record as it now is together
         with the previous `last_polled_at` (for `slow_down`, §3.5). None if unknown/redeemed."""
         ...
