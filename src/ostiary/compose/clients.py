@@ -36,6 +36,7 @@ def revoke_tokens_on_disable(oauth: OAuthWiring) -> OnDisabled:
     async def client_disabled(client: Client) -> None:
         if oauth.inspector.clients is not None:
             oauth.inspector.clients.forget(client.client_id)
+        oauth.clients.forget(client.client_id)
         families, opaque = await oauth.revoker.revoke_client(client.client_id)
         log.info(
             "client %s disabled: %d refresh-token families and %d opaque tokens revoked",
@@ -53,8 +54,12 @@ def build_client_registry(services: Services, *, on_disabled: OnDisabled | None 
     otherwise."""
     if on_disabled is None and services.oauth is not None:
         on_disabled = revoke_tokens_on_disable(services.oauth)
+    # With the provider on, write through its client cache so this process sees a change at once.
+    store = (
+        services.oauth.clients if services.oauth is not None else SqlClientStore(services.db, services.clock)
+    )
     return ClientRegistry(
-        SqlClientStore(services.db, services.clock),
+        store,
         client_secret_hasher(services),
         services.clock,
         on_disabled=on_disabled,

@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 from ostiary.authn.audit import Auditor
 from ostiary.authn.login import PasswordLogin
 from ostiary.authn.principals import PrincipalResolver
+from ostiary.compose.client_cache import CachedClientStore
 from ostiary.compose.oauth_tokens import ClientStatus, OAuthGrantRevoker, OAuthTokenMinter, TokenInspector
 from ostiary.compose.tokens import TokenWiring
 from ostiary.core.clock import Clock
@@ -32,7 +33,6 @@ from ostiary.oauth2.grants import AuthorizationCodeGrant, ClientCredentialsGrant
 from ostiary.oauth2.grants.password import PasswordGrant
 from ostiary.oauth2.grants.refresh_token import RefreshTokenGrant
 from ostiary.oidc.id_tokens import IdTokenSigner
-from ostiary.storage.interfaces.oauth_clients import ClientStore
 from ostiary.storage.interfaces.oauth_codes import AuthorizationCodeStore
 from ostiary.storage.interfaces.oauth_consents import ConsentStore
 from ostiary.storage.interfaces.oauth_device import DeviceCodeStore
@@ -82,7 +82,7 @@ class PolicyGrantUsers:
 class OAuthWiring:
     issuer: str
     clock: Clock
-    clients: ClientStore
+    clients: CachedClientStore
     client_secrets: ClientSecretHasher  # keyed by secret.derive(CLIENT_SECRET_PURPOSE)
     authenticator: ClientAuthenticator
     codes: AuthorizationCodeIssuer
@@ -131,7 +131,7 @@ def build_oauth(
     login: PasswordLogin,
     auditor: Auditor,
 ) -> OAuthWiring:
-    clients = SqlClientStore(db, clock)
+    clients = CachedClientStore(SqlClientStore(db, clock), clock)
     hasher = ClientSecretHasher(secret.derive(CLIENT_SECRET_PURPOSE))
     authenticator = ClientAuthenticator(clients, hasher)
     code_store: AuthorizationCodeStore

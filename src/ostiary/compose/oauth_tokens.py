@@ -90,7 +90,7 @@ class OAuthTokenMinter:
     async def mint(self, ctx: GrantContext) -> TokenSet:
         if ctx.user_id is None and ctx.rotated_refresh_token is not None:
             raise ServerError()  # a grant bug: a refresh token always belongs to a user
-        if await self._revoked.is_revoked(ctx.grant_id):
+        if not ctx.new_grant and await self._revoked.is_revoked(ctx.grant_id):
             raise InvalidGrant("The authorization grant has been revoked.")
         # Everything that can fail without side effects (signing) happens before anything is stored.
         access_token, expires_in, opaque_record = self._access_token(ctx)
@@ -100,7 +100,7 @@ class OAuthTokenMinter:
             if opaque_record is not None:
                 await self._opaque.save(opaque_record)
             refresh_token = await self._refresh_token(ctx)
-            if await self._revoked.is_revoked(ctx.grant_id):  # see the module docstring
+            if not ctx.new_grant and await self._revoked.is_revoked(ctx.grant_id):  # module docstring
                 raise InvalidGrant("The authorization grant has been revoked.")
         except BaseException:
             await self._undo(ctx, opaque_record, refresh_token)

@@ -72,12 +72,13 @@ async def test_the_sealed_request_is_bound_to_the_session_and_the_scopes_shown(h
     assert await consents_of(h, "alice") == []
 
 
-async def test_the_request_is_validated_again_at_decision(h: Harness) -> None:
+async def test_the_request_is_validated_again_at_decision(h: Harness, clock: FrozenClock) -> None:
     browser, form = await consent_of(h)
-    store = SqlClientStore(h.services.db)
+    store = SqlClientStore(h.services.db)  # as another worker would: not through this one's cache
     client = await store.get("web-app")
     assert client is not None
     await store.update(replace(client, disabled=True))
+    clock.advance(1.1)  # the client cache's bound (compose/client_cache.py)
     answer = await browser.post("/authorize/decision", data=form)
     assert answer.status_code == 400 and "location" not in answer.headers
     assert "invalid_client" in answer.text

@@ -39,6 +39,7 @@ class ClientCredentialsGrant:
                 client=client,
                 grant_type=self.grant_type,
                 grant_id=new_grant_id(),
+                new_grant=True,
                 subject=client_subject(client.client_id),
                 scope=requested,
                 refresh_token_allowed=False,

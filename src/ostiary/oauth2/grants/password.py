@@ -95,6 +95,7 @@ class PasswordGrant:
                 client=client,
                 grant_type=self.grant_type,
                 grant_id=new_grant_id(),
+                new_grant=True,
                 subject=user.id,
                 scope=scope,
                 user_id=user.id,
