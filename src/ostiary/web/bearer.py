@@ -33,6 +33,7 @@ from ostiary.core.context import RequestMeta
 from ostiary.core.errors import Forbidden, InsufficientScope, NotAuthenticated, ValidationFailed
 from ostiary.core.jwt_verify import InvalidToken
 from ostiary.tokens.bearer import BearerAuthenticated
+from ostiary.tokens.service import FIRST_PARTY_CLIENT
 from ostiary.web.middleware.request_id import request_id
 from ostiary.web.policy_marks import policy_of
 
@@ -63,10 +64,21 @@ def authenticate_bearer(request: Request, services: Services, header: str) -> Be
     tokens = services.tokens
     tokens.key_refresher.poke()
     try:
-        return tokens.bearer.authenticate(match.group(1))
+        found = tokens.bearer.authenticate(match.group(1))
     except InvalidToken as exc:
         request.state.bearer_failure = BearerChallenge(exc.reason)
         return None
+    if found.principal.client_id != FIRST_PARTY_CLIENT and not _policy_engine_route(
+        request.scope.get("route")
+    ):
+        # A token delegated to a third-party application (or held by a client for itself) acts
+        # only through its scopes: the account's own routes (sessions, password, keys, MFA) are
+        # for the user's first-party logins, like API keys above (SEC-34).
+        raise Forbidden(
+            "A token issued to another application cannot be used on this endpoint.",
+            code="delegated_token_not_allowed",
+        )
+    return found
 
 
 class ApiKeyChallenge(BearerChallenge):

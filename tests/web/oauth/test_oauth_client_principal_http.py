@@ -37,3 +37,25 @@ async def test_a_service_token_reads_items_with_its_registered_scope_only(demo: 
     created = await demo.http.post("/items", json={"name": "x"}, headers=bearer)
     assert created.status_code == 403
     assert 'scope="items:write"' in created.headers.get("www-authenticate", "")
+
+
+@pytest.mark.sec("SEC-34")
+async def test_tokens_of_other_applications_cannot_manage_the_account(demo: Harness) -> None:
+    """A token a user delegated to a third-party app acts only through its scopes: the account's own
+    routes (sessions, API keys, profile) refuse it, while the user's first-party token works."""
+    app = await register_client(demo, "third-party", grant_types=("password",), scopes=("items:read",))
+    form = {"grant_type": "password", "username": "bob", "password": "purple lantern meadow"}
+    delegated = await demo.http.post("/token", data={**form, "scope": "items:read"}, auth=app.basic())
+    assert delegated.status_code == 200, delegated.text
+    bearer = {"Authorization": f"Bearer {delegated.json()['access_token']}"}
+    assert (await demo.http.get("/items", headers=bearer)).status_code == 200
+    for path in ("/auth/me", "/auth/sessions", "/auth/api-keys"):
+        refused = await demo.http.get(path, headers=bearer)
+        assert refused.status_code == 403, (path, refused.text)
+        assert refused.json()["error"] == "delegated_token_not_allowed"
+    first_party = await demo.http.post(
+        "/auth/token", json={"username": "bob", "password": "purple lantern meadow"}
+    )
+    assert first_party.status_code == 200, first_party.text
+    own = {"Authorization": f"Bearer {first_party.json()['access_token']}"}
+    assert (await demo.http.get("/auth/me", headers=own)).status_code == 200
