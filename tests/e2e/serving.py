@@ -64,10 +64,16 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def serve(tmp_path: Path, **env: str) -> Iterator[Server]:
-    """Run `ostiary serve --demo` with its data in `tmp_path`; extra OSTIARY_* settings via `env`."""
+def serve(tmp_path: Path, *, host_name: str = "127.0.0.1", **env: str) -> Iterator[Server]:
+    """Run `ostiary serve --demo` with its data in `tmp_path`; extra OSTIARY_* settings via `env`.
+
+    `host_name="localhost"` makes the issuer (and `base_url`) http://localhost:<port>, which passkeys
+    need: browsers refuse an IP address as the WebAuthn rp_id. The server still listens on 127.0.0.1.
+    """
     assert OSTIARY.exists(), f"{OSTIARY} missing: install the package (pip install -e .)"
     port = free_port()
+    if host_name != "127.0.0.1":
+        env = {"OSTIARY_ISSUER": f"http://{host_name}:{port}", **env}
     data_dir = tmp_path / "ostiary-data"
     log_path = tmp_path / "serve.log"
     clean = {k: v for k, v in os.environ.items() if not k.startswith("OSTIARY_")}
@@ -86,7 +92,7 @@ def serve(tmp_path: Path, **env: str) -> Iterator[Server]:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    server = Server(f"http://127.0.0.1:{port}", data_dir, log_path, process)
+    server = Server(f"http://{host_name}:{port}", data_dir, log_path, process)
     try:
         _wait_healthy(server)
         yield server

@@ -192,9 +192,7 @@ refresh_tokens = Table(
     "refresh_tokens",
     metadata,
     Column("digest", String(64), primary_key=True),
-    Column(
-        "family_id", String(64), ForeignKey("refresh_families.id", ondelete="CASCADE"), nullable=False
-    ),
+    Column("family_id", String(64), ForeignKey("refresh_families.id", ondelete="CASCADE"), nullable=False),
     Column("state", String(10), nullable=False),  # active | rotated | revoked
     Column("created_at", Float, nullable=False),
     Column("expires_at", Float, nullable=False),  # sliding (idle) expiry of this token

@@ -12,6 +12,8 @@ a reader may see it while the new version is not visible yet, and then keeps re-
 
 from __future__ import annotations
 
+from weakref import WeakKeyDictionary
+
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -20,10 +22,14 @@ from ostiary.storage.sqlalchemy import tables as t
 # Database (URL without password) → the highest version bumped by this process. Keyed by URL, not by
 # engine object, so two `Database` objects on one database share their hints.
 _local_bumps: dict[str, int] = {}
+_keys: WeakKeyDictionary[AsyncEngine, str] = WeakKeyDictionary()  # read on every request: render once
 
 
 def _database_key(engine: AsyncEngine) -> str:
-    return engine.url.render_as_string(hide_password=True)
+    key = _keys.get(engine)
+    if key is None:
+        key = _keys[engine] = engine.url.render_as_string(hide_password=True)
+    return key
 
 
 async def bump_rbac_version(conn: AsyncConnection) -> int:

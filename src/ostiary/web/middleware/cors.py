@@ -1,7 +1,7 @@
 """CORS by path: browser pages get none, OAuth protocol endpoints get it without credentials.
 
 One credentialed policy for every path is wrong for an authorization server (SEC-39, RFC 9700 §4.x):
-- `/authorize`, the consent, device and logout pages are navigated to, never fetched. A CORS header
+- `/authorize`, the consent, device, logout and account pages are navigated to, never fetched. A CORS header
   there would let a script on an allowlisted origin read a page that carries a CSRF token or drive the
   consent with the user's cookie, so they get no CORS headers at all.
 - `/token`, `/revoke`, `/introspect`, `/userinfo`, `/device_authorization` and the `/.well-known/`
@@ -25,7 +25,7 @@ CORS_EXPOSED_HEADERS = ("X-Request-ID", "Retry-After", "WWW-Authenticate")
 PROTOCOL_PATHS = frozenset({"/token", "/revoke", "/introspect", "/userinfo", "/device_authorization"})
 PROTOCOL_PREFIXES = ("/.well-known/",)
 # Navigated to by the browser: no CORS at all (exact paths and everything below them).
-PAGE_PREFIXES = ("/authorize", "/device", "/end_session", "/login")
+PAGE_PREFIXES = ("/authorize", "/device", "/end_session", "/login", "/account")
 
 
 def cors_kind(path: str) -> str:

@@ -24,7 +24,7 @@ LINK_COOKIE = "ostiary_link"  # `__Host-` prefixed over HTTPS (web/cookies.py ru
 AGAIN = {
     "reset": ("/password-reset", "Request a new reset link"),
     "magic": ("/magic-link", "Request a new sign-in link"),
-    "verify": ("/", "Go to your account to send a new link"),
+    "verify": ("/account/profile", "Go to your account to send a new link"),
 }
 
 

@@ -41,6 +41,8 @@ async def login_page(request: Request) -> HTMLResponse:
         notice = "If the details were available, your account is ready. Log in below."
     elif request.query_params.get("logged_out") == "1":
         notice = "You are logged out."
+    elif request.query_params.get("reauth") == "1":  # from an account page (SEC-14)
+        notice = "Sign in again to confirm it is you; you will go straight back."
     return render_login(request, next_url=safe_next(request.query_params.get("next")), notice=notice)
 
 

@@ -22,6 +22,7 @@ from ostiary.core.errors import ValidationFailed
 from ostiary.core.secrets import random_token
 from ostiary.storage.interfaces.passkeys import PasskeyRecord
 from ostiary.storage.interfaces.users import UserRecord
+from ostiary.web.account_page import render_account
 from ostiary.web.csrf import check_origin
 from ostiary.web.deps import (
     cookies_of,
@@ -32,7 +33,6 @@ from ostiary.web.deps import (
     services_of,
 )
 from ostiary.web.mfa_step import NO_STORE
-from ostiary.web.pages_render import render
 from ostiary.web.payload import media_type, parse_json_object
 from ostiary.web.policy_marks import policy
 from ostiary.web.redirects import safe_next
@@ -275,10 +275,6 @@ async def passkeys_page(request: Request) -> Response:
     if auth is None or auth.session is None:
         return RedirectResponse(f"/login?next={PAGE_PATH}", status_code=303)
     records = await passkeys_of(request).manage.list(auth.user.id)
-    return render(
-        request,
-        "passkeys.html",
-        user=auth.user,
-        passkeys=records,
-        csrf_token=auth.session.csrf_secret,
+    return render_account(
+        request, auth, "passkeys.html", section="passkeys", user=auth.user, passkeys=records
     )

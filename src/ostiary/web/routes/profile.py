@@ -66,7 +66,9 @@ async def update_profile(request: Request, auth: Authenticated, changes: dict[st
         changes["email_verified"] = False
     # updated_at is not passed: SqlUserStore.update refuses it today (tests/helpers.UPDATED_AT_BUG).
     await services.users.update(user.id, **changes)
-    await services.auditor.record("profile.update", meta, actor=user.id, subject=user.id, fields=sorted(changes))
+    await services.auditor.record(
+        "profile.update", meta, actor=user.id, subject=user.id, fields=sorted(changes)
+    )
     if email_changed:  # a notice to the old address, a verification link to the new one
         services.email.account_mail.email_changed(user.id, user.email, meta)
     updated = await services.users.get(user.id)

@@ -154,7 +154,7 @@
       if (error.code === "reauth_required") {
         show(problem, error.message + " Log in again, then come back to this page.");
         const link = document.createElement("a");
-        link.href = "/login?next=/account/passkeys";
+        link.href = "/login?next=/account/passkeys&reauth=1";
         link.textContent = " Log in again";
         problem.append(link);
       } else {
