@@ -15,6 +15,7 @@ import pytest
 
 from helpers import OTHER_PASSWORD, PASSWORD, Harness, add_user, audit_rows, csrf, login, make_app
 from ostiary.core.clock import FrozenClock
+from ostiary.tokens.service import FIRST_PARTY_CLIENT
 
 CHANGE = {"current_password": PASSWORD, "new_password": OTHER_PASSWORD}
 
@@ -110,11 +111,18 @@ async def test_a_bearer_token_of_a_disabled_user_cannot_change_the_password(h: H
     assert after.password_hash == alice.password_hash
 
 
-async def test_a_client_token_cannot_change_a_password(h: Harness) -> None:
+@pytest.mark.parametrize(
+    ("client_id", "error"),
+    [
+        ("reporting-service", "delegated_token_not_allowed"),  # refused at the bearer edge
+        (FIRST_PARTY_CLIENT, "not_a_user"),  # a client principal that got past it: refused here
+    ],
+)
+async def test_a_client_token_cannot_change_a_password(h: Harness, client_id: str, error: str) -> None:
     services = h.services
     client_token = services.tokens.issuer.issue(
-        "reporting-service", services.tokens.audience, "reporting-service", "docs:read"
+        client_id, services.tokens.audience, client_id, "docs:read"
     ).token
     response = await h.client().post("/auth/password", json=CHANGE, headers=bearer(client_token))
     assert response.status_code == 403
-    assert response.json()["error"] == "not_a_user"
+    assert response.json()["error"] == error
