@@ -195,3 +195,41 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     ordered = sorted(ids, key=lambda s: int(s.split("-")[1]))
     listing = f" ({', '.join(ordered)})" if ordered else ""
     terminalreporter.write_line(f"SEC coverage: {len(ordered)} ids{listing}")
+
+
+# ------------------------------------------------------------------ RSA keys: generated once, reused
+# Every fresh app creates an RS256 key at first start (OIDC needs one), and RSA-3072 generation costs
+# ~0.3 s: over a thousand test apps that is minutes of CI. Apps in different tests never share a
+# database, so real keys from a pool of distinct, freshly generated ones are handed out in turn
+# (16 is far more than any one test rotates). Only the key manager's use is pooled: key_material's
+# own generator stays real for its unit tests, and every server process the e2e tests start
+# generates its keys as in production.
+_RSA_POOL_SIZE = 16
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _reuse_rsa_keys() -> Iterator[None]:
+    from itertools import cycle
+
+    from ostiary.tokens import key_manager
+
+    original = key_manager.generate_private_key
+    pool: list[Any] = []
+    turns: Iterator[Any] | None = None
+
+    def pooled(alg: str) -> Any:
+        nonlocal turns
+        if alg != "RS256":
+            return original(alg)
+        if len(pool) < _RSA_POOL_SIZE:
+            pool.append(original(alg))
+            return pool[-1]
+        if turns is None:
+            turns = cycle(pool)
+        return next(turns)
+
+    key_manager.generate_private_key = pooled  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        key_manager.generate_private_key = original  # type: ignore[assignment]
