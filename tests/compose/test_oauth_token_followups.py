@@ -10,6 +10,7 @@ import pytest
 
 from oauth2._support import service_client, web_client
 from oauth_world import World, build_world, client_context, user_context
+from ostiary.compose.client_cache import CachedClientStore
 from ostiary.compose.oauth_tokens import GRANT_REVOKED, ClientStatus
 from ostiary.core.clock import FrozenClock
 from ostiary.core.context import RequestMeta
@@ -49,7 +50,7 @@ async def world(clock: FrozenClock) -> World:
     # As compose/oauth.py wires them: the revoker listens to the refresh engine, and the inspector
     # checks the client of every token.
     world.refresh.on_family_revoked = world.revoker.family_revoked
-    world.inspector.clients = ClientStatus(world.clients, clock)
+    world.inspector.clients = ClientStatus(CachedClientStore(world.clients, clock))
     return world
 
 
@@ -196,12 +197,13 @@ async def test_client_status_answers(clock: FrozenClock, world: World) -> None:
             reads.append(client_id)
             return await world.clients.get(client_id)
 
-    status = ClientStatus(CountingClients(), clock, ttl=1.0, size=2)  # type: ignore[arg-type]
+    cache = CachedClientStore(CountingClients(), clock, ttl=1.0, size=2)  # type: ignore[arg-type]
+    status = ClientStatus(cache)
     assert await status.usable("web-app") is True
     assert await status.usable("web-app") is True
     assert reads == ["web-app"]  # answered from the cache
     assert await status.usable("nobody") is False  # unknown: fail closed
     assert await status.usable(FIRST_PARTY_CLIENT) is True  # the first-party API is no registered client
-    assert len(status._known) == 2  # bounded
+    assert len(cache._entries) == 2  # bounded
     assert await status.usable("web-app") is True
     assert reads == ["web-app", "nobody", FIRST_PARTY_CLIENT, "web-app"]  # the oldest was dropped

@@ -16,13 +16,11 @@ import logging
 from ostiary.compose.oauth import OAuthWiring
 from ostiary.compose.services import Services
 from ostiary.oauth2.client_registry import ClientRegistry, OnDisabled
-from ostiary.oauth2.clients import ClientSecretHasher
+from ostiary.oauth2.clients import CLIENT_SECRET_PURPOSE, ClientSecretHasher
 from ostiary.storage.interfaces.oauth_clients import Client
 from ostiary.storage.sqlalchemy.oauth_clients import SqlClientStore
 
 log = logging.getLogger("ostiary.oauth2")
-
-CLIENT_SECRET_PURPOSE = "oauth2.client-secret"
 
 
 def client_secret_hasher(services: Services) -> ClientSecretHasher:
@@ -34,9 +32,7 @@ def revoke_tokens_on_disable(oauth: OAuthWiring) -> OnDisabled:
     introspection from answering from its cache (other workers follow within its TTL)."""
 
     async def client_disabled(client: Client) -> None:
-        if oauth.inspector.clients is not None:
-            oauth.inspector.clients.forget(client.client_id)
-        oauth.clients.forget(client.client_id)
+        oauth.clients.forget(client.client_id)  # the cache introspection's client check reads too
         families, opaque = await oauth.revoker.revoke_client(client.client_id)
         log.info(
             "client %s disabled: %d refresh-token families and %d opaque tokens revoked",

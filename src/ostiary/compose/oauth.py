@@ -26,7 +26,7 @@ from ostiary.compose.tokens import TokenWiring
 from ostiary.core.clock import Clock
 from ostiary.core.secrets import InstanceSecret, hmac_sha256_hex
 from ostiary.core.settings import Settings
-from ostiary.oauth2.clients import ClientAuthenticator, ClientSecretHasher
+from ostiary.oauth2.clients import CLIENT_SECRET_PURPOSE, ClientAuthenticator, ClientSecretHasher
 from ostiary.oauth2.codes import AuthorizationCodeIssuer
 from ostiary.oauth2.endpoints.token import TokenEndpoint
 from ostiary.oauth2.grants import AuthorizationCodeGrant, ClientCredentialsGrant
@@ -49,9 +49,6 @@ from ostiary.storage.sqlalchemy.oauth_grants import SqlOpaqueTokenStore, SqlRevo
 from ostiary.storage.sqlalchemy.refresh_tokens import SqlRefreshTokenStore
 from ostiary.storage.sqlalchemy.users import SqlUserStore
 
-# Must equal compose/clients.py CLIENT_SECRET_PURPOSE (that module imports Services, so this one
-# cannot import it): secrets registered there are verified here.
-CLIENT_SECRET_PURPOSE = "oauth2.client-secret"
 PENDING_REQUEST_PURPOSE = "oauth2.pending-request"
 SID_PURPOSE = "oidc.sid"
 SID_LENGTH = 32
@@ -193,7 +190,7 @@ def build_oauth(
             refresh_store=SqlRefreshTokenStore(db),
             clock=clock,
             users=user_store,
-            clients=ClientStatus(clients, clock),
+            clients=ClientStatus(clients),
         ),
         token_endpoint=endpoint,
         users=users,

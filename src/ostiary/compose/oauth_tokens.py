@@ -21,6 +21,7 @@ import secrets
 from dataclasses import replace
 from typing import Any
 
+from ostiary.compose.client_cache import CachedClientStore
 from ostiary.compose.tokens import LEEWAY, MAX_TOKEN_LIFETIME
 from ostiary.core.clock import Clock
 from ostiary.core.jwt_verify import InvalidToken, JwtVerifier
@@ -32,7 +33,6 @@ from ostiary.oauth2.minting import CLIENT_SUBJECT_PREFIX, GrantContext, TokenSet
 from ostiary.oauth2.scopes import format_scope
 from ostiary.oidc.id_tokens import IdTokenSigner
 from ostiary.oidc.userinfo import UserById
-from ostiary.storage.interfaces.oauth_clients import ClientStore
 from ostiary.storage.interfaces.oauth_grants import OpaqueAccessToken, OpaqueTokenStore, RevokedGrantStore
 from ostiary.storage.interfaces.refresh_tokens import RefreshTokenStore
 from ostiary.tokens.access_tokens import AccessTokenIssuer
@@ -255,33 +255,20 @@ class OAuthGrantRevoker:
 class ClientStatus:
     """Whether a client's tokens may be shown as active: it exists and is not disabled (SEC-12).
 
-    Introspection is a hot path, so answers are kept `ttl` seconds per process (a disable reaches
-    every worker within it; `forget` makes it immediate in this one). Tokens of the first-party
-    API (`FIRST_PARTY_CLIENT`, never a registered client) stay as they are.
+    Introspection is a hot path: answers come from the process's client cache (compose/client_cache.py,
+    ~1 s, so a disable reaches every worker within it; `forget` makes it immediate in this one).
+    Tokens of the first-party API (`FIRST_PARTY_CLIENT`, never a registered client) stay as they are.
     """
 
-    def __init__(self, clients: ClientStore, clock: Clock, *, ttl: float = 1.0, size: int = 1024) -> None:
+    def __init__(self, clients: CachedClientStore) -> None:
         self._clients = clients
-        self._clock = clock
-        self._ttl = ttl
-        self._size = size
-        self._known: dict[str, tuple[bool, float]] = {}
 
     async def usable(self, client_id: str) -> bool:
-        now = self._clock.now()
-        cached = self._known.get(client_id)
-        if cached is not None and now - cached[1] < self._ttl:
-            return cached[0]
         client = await self._clients.get(client_id)
-        usable = client_id == FIRST_PARTY_CLIENT if client is None else not client.disabled
-        if len(self._known) >= self._size:
-            self._known.pop(next(iter(self._known)))  # the oldest entry
-        self._known.pop(client_id, None)
-        self._known[client_id] = (usable, now)
-        return usable
+        return client_id == FIRST_PARTY_CLIENT if client is None else not client.disabled
 
     def forget(self, client_id: str) -> None:
-        self._known.pop(client_id, None)
+        self._clients.forget(client_id)
 
 
 class TokenInspector:

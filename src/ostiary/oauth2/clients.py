@@ -33,6 +33,9 @@ __all__ = [
 ]
 
 CLIENT_SECRET_BYTES = 32  # 256 bits
+# What the hasher's key is derived for (`InstanceSecret.derive`): one name for every place that
+# registers secrets (the registry) and every place that checks them (the token endpoint).
+CLIENT_SECRET_PURPOSE = "oauth2.client-secret"
 
 
 class ClientSecretHasher:
