@@ -37,6 +37,7 @@ from ostiary.tokens.access_tokens import AccessTokenIssuer
 from ostiary.tokens.key_manager import KeyConfig, KeyManager
 from ostiary.tokens.key_material import encrypt_private_key, generate_private_key, jwk_thumbprint, public_jwk
 from ostiary.tokens.refresh import RefreshConfig, RefreshTokens
+from ostiary.tokens.verified_cache import VerifiedTokenCache
 
 ISSUER = "https://id.example.com"
 AUDIENCE = "https://api.example.com"
@@ -216,6 +217,9 @@ async def build_world(
             refresh_store=refresh_store,
             clock=clock,
             users=user_store,
+            # As the server wires it: verified claims cached, so every test here also proves that a
+            # cached token still ends with its grant, its user and its expiry.
+            verified=VerifiedTokenCache(lambda: keys.ring().verification_keys(), clock),
         ),
         audit=audit,
     )

@@ -25,12 +25,14 @@ from ostiary.compose.oauth_tokens import (
     GRANT_ID_CLAIM,
     OPAQUE_TOKEN_PREFIX,
     OAuthTokenMinter,
+    TokenInspector,
     new_opaque_token,
     opaque_digest,
 )
 from ostiary.core.clock import FrozenClock
 from ostiary.core.context import RequestMeta
 from ostiary.core.errors import StoreUnavailable
+from ostiary.core.jwt_verify import JwtVerifier
 from ostiary.oauth2.codes import AuthorizationCodeIssuer
 from ostiary.oauth2.endpoints.introspection import IntrospectionEndpoint
 from ostiary.oauth2.endpoints.token import TokenEndpoint
@@ -42,6 +44,7 @@ from ostiary.storage.interfaces.oauth_clients import ClientLifetimes
 from ostiary.storage.memory.oauth_codes import MemoryAuthorizationCodeStore
 from ostiary.tokens.keys import KeyRing
 from ostiary.tokens.refresh import InvalidGrant as RefreshInvalidGrant
+from ostiary.tokens.verified_cache import VerifiedTokenCache
 
 NOW = 1_800_000_000.0
 META = RequestMeta(ip="192.0.2.1", user_agent="test")
@@ -419,3 +422,28 @@ async def test_a_rotated_refresh_token_is_inactive_but_still_locatable(world: Wo
     assert await world.inspector.inspect(tokens.refresh_token) is None
     found = await world.inspector.locate(tokens.refresh_token)
     assert found is not None and (found.client_id, found.grant_id) == ("web-app", "g-1")
+
+
+async def test_a_cached_introspection_still_follows_the_key_ring(world: World) -> None:
+    """The verified-claims cache (tokens/verified_cache.py): a token whose signing key has left the
+    ring is inactive at once, though its signature was checked (and cached) while the key was there."""
+    gone: set[str] = set()
+
+    def ring_keys() -> dict[str, Any]:
+        return {k: v for k, v in world.keys.ring().verification_keys().items() if k not in gone}
+
+    inspector = TokenInspector(
+        issuer=ISSUER,
+        audience=AUDIENCE,
+        verifier=JwtVerifier(ISSUER, AUDIENCE, ring_keys, clock=world.clock),
+        revoked=world.revoked,
+        opaque=world.opaque,
+        refresh_store=world.refresh_store,
+        clock=world.clock,
+        verified=VerifiedTokenCache(ring_keys, world.clock),
+    )
+    tokens = await mint(world)
+    for _ in range(3):
+        assert await inspector.inspect(tokens.access_token) is not None  # verified once, then cached
+    gone.add(jwt.get_unverified_header(tokens.access_token)["kid"])  # purged (key compromise)
+    assert await inspector.inspect(tokens.access_token) is None

@@ -39,6 +39,7 @@ from ostiary.tokens.access_tokens import AccessTokenIssuer
 from ostiary.tokens.refresh import TOKEN_PREFIX as REFRESH_TOKEN_PREFIX
 from ostiary.tokens.refresh import RefreshTokens, digest_of
 from ostiary.tokens.service import FIRST_PARTY_CLIENT
+from ostiary.tokens.verified_cache import VerifiedTokenCache
 
 log = logging.getLogger("ostiary.oauth2")
 
@@ -291,6 +292,7 @@ class TokenInspector:
         clock: Clock,
         users: UserById | None = None,
         clients: ClientStatus | None = None,
+        verified: VerifiedTokenCache[dict[str, Any]] | None = None,
     ) -> None:
         self._issuer = issuer
         self._audience = audience
@@ -301,6 +303,8 @@ class TokenInspector:
         self._clock = clock
         self._users = users
         self.clients = clients
+        # Resource servers introspect the same token again and again: its signature is checked once.
+        self._verified = verified
 
     async def inspect(self, token: str, token_type_hint: str | None = None) -> TokenView | None:
         if len(token) > MAX_TOKEN_CHARS:
@@ -345,10 +349,16 @@ class TokenInspector:
         return RevocableToken("access_token", client_id, grant_id)
 
     def _verified_claims(self, token: str) -> dict[str, Any] | None:
+        key = self._verified.key(token) if self._verified is not None else b""
+        if self._verified is not None and (cached := self._verified.get(key)) is not None:
+            return cached
         try:
-            return self._verifier.verify(token)
+            claims = self._verifier.verify(token)
         except InvalidToken:
             return None
+        if self._verified is not None:
+            self._verified.put(key, token, claims, float(claims["exp"]))
+        return claims
 
     async def _jwt_view(self, token: str) -> TokenView | None:
         claims = self._verified_claims(token)

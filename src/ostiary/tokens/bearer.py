@@ -5,26 +5,23 @@ Principal: `sub`, `scope` (the permissions granted to the token, which are also 
 `auth_time`, `client_id`, `method="bearer"`. No database is read, so the caller's record is a stub
 built from the claims (`BearerAuthenticated.user`): routes that need the stored account load it.
 
-Verified tokens are cached by SHA-256 digest in a bounded LRU. A hit is re-checked every time: expiry
-(with the verifier's leeway) and that the signing key is still in the ring, so a purged key takes
-effect at once. The cache never holds a token that failed verification.
+Verified tokens are cached by SHA-256 digest in a bounded LRU (tokens/verified_cache.py). A hit is
+re-checked every time: expiry (with the verifier's leeway) and that the signing key is still in the
+ring, so a purged key takes effect at once. The cache never holds a token that failed verification.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-
-import jwt
 
 from ostiary.authn.principals import Authenticated
 from ostiary.core.clock import Clock
 from ostiary.core.jwt_verify import InvalidToken, JwtVerifier, VerificationKey
 from ostiary.core.principal import Principal
 from ostiary.storage.interfaces.users import UserRecord
+from ostiary.tokens.verified_cache import VerifiedTokenCache
 
 
 @dataclass(frozen=True)
@@ -33,13 +30,6 @@ class BearerAuthenticated(Authenticated):
 
     claims: Mapping[str, Any] = field(default_factory=dict, repr=False)
     family_id: str | None = None  # the `sid` claim: the refresh-token family of a first-party token
-
-
-@dataclass
-class _Entry:
-    auth: BearerAuthenticated
-    exp: float
-    kid: str
 
 
 def _principal(claims: Mapping[str, Any]) -> BearerAuthenticated:
@@ -87,41 +77,31 @@ class BearerAuthenticator:
         leeway: int = 60,
     ) -> None:
         self._verifier = verifier
-        self._keys = keys
-        self._clock = clock
-        self._leeway = leeway
-        self.cache_size = cache_size
-        self._cache: OrderedDict[bytes, _Entry] = OrderedDict()
+        self._cache: VerifiedTokenCache[BearerAuthenticated] = VerifiedTokenCache(
+            keys, clock, size=cache_size, leeway=leeway
+        )
+
+    @property
+    def cache_size(self) -> int:
+        return self._cache.size
+
+    @cache_size.setter
+    def cache_size(self, size: int) -> None:
+        self._cache.size = size
 
     def authenticate(self, token: str) -> BearerAuthenticated:
         """The caller a token proves, or `InvalidToken`. Synchronous on purpose: no I/O here."""
-        key = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
-        entry = self._cache.get(key) if self.cache_size else None
-        if entry is not None:
-            if self._clock.now() < entry.exp + self._leeway and entry.kid in self._keys():
-                self._cache.move_to_end(key)
-                return entry.auth
-            del self._cache[key]
+        key = self._cache.key(token)
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
         claims = self._verifier.verify(token)
         auth = _principal(claims)
-        if self.cache_size:
-            kid = _kid_of(token)
-            if kid is not None:
-                self._cache[key] = _Entry(auth, float(claims["exp"]), kid)
-                if len(self._cache) > self.cache_size:
-                    self._cache.popitem(last=False)
+        self._cache.put(key, token, auth, float(claims["exp"]))
         return auth
 
     def clear(self) -> None:
         self._cache.clear()
-
-
-def _kid_of(token: str) -> str | None:
-    try:
-        kid = jwt.get_unverified_header(token).get("kid")
-    except jwt.PyJWTError:
-        return None
-    return kid if isinstance(kid, str) else None
 
 
 __all__ = ["BearerAuthenticated", "BearerAuthenticator", "InvalidToken"]

@@ -88,6 +88,28 @@ async def test_a_revocation_already_past_is_not_remembered(backend: Backend) -> 
     assert await store.is_revoked("g1") is False
 
 
+async def test_the_feed_lists_live_revocations_by_time(backend: Backend) -> None:
+    """RevokedGrantFeed (SQL and memory; Redis answers each check with one EXISTS instead)."""
+    if backend.kind == "redis":
+        pytest.skip("the Redis store is not a feed")
+    store = revoked_store(backend)
+    now = backend.clock.now()
+    await store.revoke("old", at=now - 100, remember_until=now + 3600)
+    await store.revoke("new", at=now, remember_until=now + 3600)
+    await store.revoke("short", at=now, remember_until=now + 0.2)
+    await store.revoke("past", at=now, remember_until=now - 1)
+    assert {g.grant_id for g in await store.revoked_since(now - 1000)} == {"old", "new", "short"}
+    assert {g.grant_id for g in await store.revoked_since(now - 50)} == {"new", "short"}
+    (new,) = [g for g in await store.revoked_since(now) if g.grant_id == "new"]
+    assert (new.revoked_at, new.remember_until) == (now, now + 3600)
+    # Revoking again moves revoked_at forward, so a follower catching up from `since` learns of it.
+    await store.revoke("old", at=now + 5, remember_until=now + 7200)
+    (old,) = [g for g in await store.revoked_since(now + 1) if g.grant_id == "old"]
+    assert (old.revoked_at, old.remember_until) == (now + 5, now + 7200)
+    await backend.advance(0.4)
+    assert {g.grant_id for g in await store.revoked_since(now - 1000)} == {"old", "new"}
+
+
 async def test_token_round_trip(backend: Backend) -> None:
     store = token_store(backend)
     now = backend.clock.now()

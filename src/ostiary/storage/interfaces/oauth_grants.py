@@ -21,6 +21,22 @@ class RevokedGrantStore(Protocol):
 
 
 @dataclass(frozen=True)
+class RevokedGrant:
+    grant_id: str
+    revoked_at: float  # the latest revocation of the grant
+    remember_until: float
+
+
+class RevokedGrantFeed(RevokedGrantStore, Protocol):
+    """A store that can also list its revocations by time, so that a process can keep the live ones
+    in memory and catch up incrementally (compose/revoked_grant_cache.py) instead of reading per check."""
+
+    async def revoked_since(self, since: float) -> list[RevokedGrant]:
+        """Revocations with `revoked_at >= since` still remembered now (`remember_until` ahead)."""
+        ...
+
+
+@dataclass(frozen=True)
 class OpaqueAccessToken:
     digest: str
     client_id: str

@@ -4,31 +4,36 @@ from __future__ import annotations
 
 from ostiary.core.clock import Clock, SystemClock
 from ostiary.core.errors import Conflict
-from ostiary.storage.interfaces.oauth_grants import OpaqueAccessToken
+from ostiary.storage.interfaces.oauth_grants import OpaqueAccessToken, RevokedGrant
 
 
 class MemoryRevokedGrantStore:
-    """Implements RevokedGrantStore. A revocation is forgotten once `remember_until` has passed."""
+    """Implements RevokedGrantFeed. A revocation is forgotten once `remember_until` has passed."""
 
     def __init__(self, clock: Clock | None = None) -> None:
         self._clock = clock or SystemClock()
-        self._remember_until: dict[str, float] = {}
+        self._grants: dict[str, RevokedGrant] = {}
 
     async def revoke(self, grant_id: str, *, at: float, remember_until: float) -> None:
         self._purge()
         # Idempotent, and a second revocation never shortens what the first promised to remember.
-        self._remember_until[grant_id] = max(
-            remember_until, self._remember_until.get(grant_id, remember_until)
-        )
+        earlier = self._grants.get(grant_id)
+        if earlier is not None:
+            at, remember_until = max(at, earlier.revoked_at), max(remember_until, earlier.remember_until)
+        self._grants[grant_id] = RevokedGrant(grant_id, at, remember_until)
 
     async def is_revoked(self, grant_id: str) -> bool:
-        until = self._remember_until.get(grant_id)
-        return until is not None and until > self._clock.now()
+        grant = self._grants.get(grant_id)
+        return grant is not None and grant.remember_until > self._clock.now()
+
+    async def revoked_since(self, since: float) -> list[RevokedGrant]:
+        now = self._clock.now()
+        return [g for g in self._grants.values() if g.revoked_at >= since and g.remember_until > now]
 
     def _purge(self) -> None:
         now = self._clock.now()
-        for grant_id in [g for g, until in self._remember_until.items() if until <= now]:
-            del self._remember_until[grant_id]
+        for grant_id in [g.grant_id for g in self._grants.values() if g.remember_until <= now]:
+            del self._grants[grant_id]
 
 
 class MemoryOpaqueTokenStore:

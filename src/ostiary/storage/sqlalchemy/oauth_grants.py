@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ostiary.core.clock import Clock, SystemClock
 from ostiary.core.errors import Conflict
-from ostiary.storage.interfaces.oauth_grants import OpaqueAccessToken
+from ostiary.storage.interfaces.oauth_grants import OpaqueAccessToken, RevokedGrant
 from ostiary.storage.sqlalchemy import tables as t
 from ostiary.storage.sqlalchemy.database import Database
 
@@ -24,7 +24,10 @@ _A = t.oauth_access_tokens
 
 
 class SqlRevokedGrantStore:
-    """Implements RevokedGrantStore. Revocations past `remember_until` are removed by `purge`."""
+    """Implements RevokedGrantFeed. Revocations past `remember_until` are removed by `purge`.
+
+    A repeated revocation moves `revoked_at` forward to the latest one, so a process following the
+    feed by `revoked_at` (compose/revoked_grant_cache.py) also learns of a longer `remember_until`."""
 
     def __init__(self, db: Database, clock: Clock | None = None) -> None:
         self._db = db
@@ -37,10 +40,13 @@ class SqlRevokedGrantStore:
             (_G.c.remember_until < upsert.excluded.remember_until, upsert.excluded.remember_until),
             else_=_G.c.remember_until,
         )
+        later = case(
+            (_G.c.revoked_at < upsert.excluded.revoked_at, upsert.excluded.revoked_at),
+            else_=_G.c.revoked_at,
+        )
+        changes = {"remember_until": longer, "revoked_at": later}
         async with self._db.write() as conn:
-            await conn.execute(
-                upsert.on_conflict_do_update(index_elements=[_G.c.grant_id], set_={"remember_until": longer})
-            )
+            await conn.execute(upsert.on_conflict_do_update(index_elements=[_G.c.grant_id], set_=changes))
 
     async def is_revoked(self, grant_id: str) -> bool:
         query = select(_G.c.grant_id).where(
@@ -48,6 +54,14 @@ class SqlRevokedGrantStore:
         )
         async with self._db.read() as conn:
             return (await conn.execute(query)).first() is not None
+
+    async def revoked_since(self, since: float) -> list[RevokedGrant]:
+        query = select(_G.c.grant_id, _G.c.revoked_at, _G.c.remember_until).where(
+            _G.c.remember_until > self._clock.now(), _G.c.revoked_at >= since
+        )
+        async with self._db.read() as conn:
+            rows = (await conn.execute(query)).all()
+        return [RevokedGrant(grant_id, revoked_at, until) for grant_id, revoked_at, until in rows]
 
     async def purge(self, *, before: float) -> int:
         """Forget revocations whose `remember_until` is before `before`."""
