@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import re
+
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -16,7 +18,7 @@ from ostiary.web.middleware._asgi import header_values, send_json_error, state
 
 REFUSED_METHODS = frozenset({"TRACE", "TRACK", "CONNECT"})
 ALLOWED_METHODS = b"GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
-_FORBIDDEN_BYTES = (b"\r", b"\n", b"\x00")
+_FORBIDDEN = re.compile(rb"[\r\n\x00]")
 
 
 class BodyTooLarge(HTTPException):
@@ -31,9 +33,9 @@ class BodyTooLarge(HTTPException):
 
 
 def has_forbidden_bytes(scope: Scope) -> bool:
-    return any(
-        bad in name or bad in value for name, value in scope.get("headers", ()) for bad in _FORBIDDEN_BYTES
-    )
+    # One scan of all names and values at C speed: this runs on every request.
+    joined = b"".join(part for pair in scope.get("headers", ()) for part in pair)
+    return _FORBIDDEN.search(joined) is not None
 
 
 def declared_length(scope: Scope) -> int | None:

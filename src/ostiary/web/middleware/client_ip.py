@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -30,6 +31,7 @@ UNKNOWN = "unknown"
 MAX_HOPS = 20
 
 
+@lru_cache(maxsize=4096)  # every request parses its peer; a few distinct addresses are most of them
 def parse_ip(value: str) -> IPAddress | None:
     """Parse one hop; tolerate `[v6]`, `[v6]:port` and `v4:port`; None when it is not an address."""
     text = value.strip()

@@ -9,6 +9,7 @@ so several apps (and tests) in one process never collide on the global default r
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -38,6 +39,20 @@ class HttpMetrics:
             buckets=_BUCKETS,
             registry=registry,
         )
+        # The labelled children, looked up once per label set: `labels()` validates its arguments
+        # on every call, which cost more than the counting itself. Cardinality is bounded (above).
+        self._counters: dict[tuple[str, str, int], Any] = {}
+        self._timers: dict[tuple[str, str], Any] = {}
+
+    def count(self, method: str, route: str, status: int, seconds: float) -> None:
+        counter = self._counters.get((method, route, status))
+        if counter is None:
+            counter = self._counters[method, route, status] = self.requests.labels(method, route, str(status))
+        timer = self._timers.get((method, route))
+        if timer is None:
+            timer = self._timers[method, route] = self.duration.labels(method, route)
+        counter.inc()
+        timer.observe(seconds)
 
 
 def metrics_response(registry: CollectorRegistry) -> tuple[bytes, str]:
@@ -75,5 +90,4 @@ class MetricsMiddleware:
             method = str(scope.get("method", ""))
             method = method if method in _KNOWN_METHODS else "other"
             route = route_template(scope) or UNMATCHED
-            self.metrics.requests.labels(method, route, str(status)).inc()
-            self.metrics.duration.labels(method, route).observe(time.perf_counter() - started)
+            self.metrics.count(method, route, status, time.perf_counter() - started)
