@@ -44,9 +44,21 @@ def content_security_policy(nonce: str) -> bytes:
     ).encode("ascii")
 
 
+class _NotYetMade:
+    """The nonce slot of a request whose nonce nobody has asked for: most responses are JSON and
+    never need one, so it is made on first use (a template, or an HTML response going out)."""
+
+
+_NOT_YET_MADE = _NotYetMade()
+
+
 def csp_nonce(scope_or_request: Any) -> str | None:
-    """The CSP nonce of the current request, for `<script nonce="…">` in templates."""
-    value = scope_of(scope_or_request).get("state", {}).get(STATE_KEY)
+    """The CSP nonce of the current request, for `<script nonce="…">` in templates; None outside
+    the middleware."""
+    slots = scope_of(scope_or_request).get("state", {})
+    value = slots.get(STATE_KEY)
+    if value is _NOT_YET_MADE:
+        value = slots[STATE_KEY] = secrets.token_urlsafe(18)
     return value if isinstance(value, str) else None
 
 
@@ -76,17 +88,16 @@ class SecurityHeadersMiddleware:
             await self.app(scope, receive, send)
             return
 
-        nonce = secrets.token_urlsafe(18)
-        state(scope)[STATE_KEY] = nonce
+        state(scope)[STATE_KEY] = _NOT_YET_MADE
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = self._secure(message.get("headers", ()), nonce)
+                message["headers"] = self._secure(message.get("headers", ()), scope)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
 
-    def _secure(self, raw: Any, nonce: str) -> list[tuple[bytes, bytes]]:
+    def _secure(self, raw: Any, scope: Scope) -> list[tuple[bytes, bytes]]:
         headers: list[tuple[bytes, bytes]] = []
         present: set[bytes] = set()
         is_html = False
@@ -104,6 +115,7 @@ class SecurityHeadersMiddleware:
         if self.hsts:
             defaults.append((b"strict-transport-security", HSTS_VALUE))
         if is_html:
-            defaults.append((b"content-security-policy", content_security_policy(nonce)))
+            nonce = csp_nonce(scope)  # the one the page was rendered with, if it asked for one
+            defaults.append((b"content-security-policy", content_security_policy(nonce or "")))
         headers.extend((name, value) for name, value in defaults if name not in present)
         return headers
