@@ -7,18 +7,28 @@ apply (oauth2/client_metadata.py).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 from rich.table import Table
 
 from ostiary.cli.common import console, err_console, opened_services, run
-from ostiary.compose.clients import build_client_registry
 from ostiary.core.context import CLI
 from ostiary.oauth2.client_metadata import DEVICE_CODE_GRANT
-from ostiary.oauth2.client_registry import ClientSpec
+from ostiary.oauth2.client_registry import ClientRegistry, ClientSpec
 from ostiary.storage.interfaces.oauth_clients import Client
+
+if TYPE_CHECKING:
+    from ostiary.compose.services import Services
 
 app = typer.Typer(help="Manage OAuth clients.", no_args_is_help=True)
 GRANT_ALIASES = {"device_code": DEVICE_CODE_GRANT}
+
+
+def _registry(services: Services) -> ClientRegistry:
+    from ostiary.compose.clients import build_client_registry  # the server stack, on use only
+
+    return build_client_registry(services)
 
 
 def _print_secret(client_id: str, secret: str) -> None:
@@ -73,7 +83,7 @@ def create(
 
     async def work() -> tuple[Client, str | None]:
         async with opened_services() as services:
-            client, secret = await build_client_registry(services).create(spec)
+            client, secret = await _registry(services).create(spec)
             await services.auditor.record(
                 "admin.client_create",
                 CLI,
@@ -97,7 +107,7 @@ def list_clients() -> None:
 
     async def work() -> list[Client]:
         async with opened_services() as services:
-            return await build_client_registry(services).list()
+            return await _registry(services).list()
 
     table = Table("client_id", "name", "type", "grant types", "redirect URIs", "scopes", "disabled")
     for c in run(work):
@@ -119,7 +129,7 @@ def rotate_secret(client_id: str) -> None:
 
     async def work() -> str:
         async with opened_services() as services:
-            _, secret = await build_client_registry(services).rotate_secret(client_id)
+            _, secret = await _registry(services).rotate_secret(client_id)
             await services.auditor.record("admin.client_rotate_secret", CLI, actor="cli", subject=client_id)
             return secret
 
@@ -133,7 +143,7 @@ def _set_disabled(client_id: str, disabled: bool) -> None:
 
     async def work() -> None:
         async with opened_services() as services:
-            await build_client_registry(services).set_disabled(client_id, disabled)
+            await _registry(services).set_disabled(client_id, disabled)
             await services.auditor.record(event, CLI, actor="cli", subject=client_id)
 
     run(work)

@@ -5,15 +5,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 
-from ostiary.compose.services import Services, build_services
 from ostiary.core.errors import OstiaryError
 from ostiary.core.settings import Settings
+
+if TYPE_CHECKING:  # the server stack is imported by the commands that use it, not by `ostiary login`
+    from ostiary.compose.services import Services
 
 T = TypeVar("T")
 console = Console()
@@ -32,6 +34,8 @@ def load_settings() -> Settings:
 
 @asynccontextmanager
 async def opened_services(settings: Settings | None = None) -> AsyncIterator[Services]:
+    from ostiary.compose.services import build_services
+
     services = await build_services(settings or load_settings())
     try:
         yield services

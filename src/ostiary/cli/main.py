@@ -1,20 +1,22 @@
-"""The `ostiary` command: serve, migrate, import, check, users, keys, clients (more as features arrive)."""
+"""The `ostiary` command: serve, migrate, import, check, users, keys, clients, login, logout, auth.
+
+The server stack (FastAPI, SQLAlchemy, the services) is imported inside the commands that need it,
+so that `ostiary login` and `--help` start at once on a developer's machine."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from ostiary import __version__
 from ostiary.cli import clients, keys, login, users
 from ostiary.cli.common import console, err_console, load_settings, opened_services, run
-from ostiary.compose.email import OUTBOX
-from ostiary.compose.realm import DEMO_REALM, demo_users, import_realm_file
-from ostiary.storage.sqlalchemy.database import Database
-from ostiary.storage.sqlalchemy.migrate import pending, upgrade
-from ostiary.web.server import ServerApp
+
+if TYPE_CHECKING:
+    from ostiary.web.server import ServerApp
 
 app = typer.Typer(help="ostiary: identity and access server.", no_args_is_help=True, add_completion=False)
 app.add_typer(users.app, name="users")
@@ -52,6 +54,8 @@ def serve(
     """Run the server."""
     import uvicorn
 
+    from ostiary.compose.email import OUTBOX
+    from ostiary.compose.realm import DEMO_REALM, demo_users, import_realm_file
     from ostiary.web.middleware.access_log import configure_logging
 
     if "issuer" not in load_settings().model_fields_set:
@@ -99,12 +103,16 @@ def serve(
 
 
 def _single_app(shown: list[dict[str, str]] | None) -> ServerApp:
+    from ostiary.web.server import ServerApp
+
     return ServerApp(load_settings(), demo_users=shown)
 
 
 @app.command()
 def migrate() -> None:
     """Apply database migrations."""
+    from ostiary.storage.sqlalchemy.database import Database
+    from ostiary.storage.sqlalchemy.migrate import upgrade
 
     async def work() -> None:
         db = Database(load_settings().resolved_database_url)
@@ -120,6 +128,7 @@ def migrate() -> None:
 @app.command("import")
 def import_(path: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True)) -> None:
     """Load a realm file (YAML or JSON) in one transaction; re-running it changes nothing."""
+    from ostiary.compose.realm import import_realm_file
 
     async def work() -> None:
         async with opened_services() as services:
@@ -137,6 +146,9 @@ def import_(path: Path = typer.Argument(..., exists=True, dir_okay=False, readab
 @app.command()
 def check() -> None:
     """Self-test: configuration, database, migrations, Redis."""
+    from ostiary.storage.sqlalchemy.database import Database
+    from ostiary.storage.sqlalchemy.migrate import pending
+
     settings = load_settings()
     console.print(f"issuer        {settings.issuer}")
     console.print(f"database      {settings.resolved_database_url.split('@')[-1]}")

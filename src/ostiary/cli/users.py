@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 from rich.table import Table
 
 from ostiary.authn.accounts import new_user_id, validate_username
 from ostiary.cli.common import console, opened_services, run
-from ostiary.compose.services import Services
 from ostiary.core.context import CLI
 from ostiary.core.errors import NotFound
 from ostiary.storage.interfaces.users import NewUser, UserAccess, UserRecord
+
+if TYPE_CHECKING:
+    from ostiary.compose.services import Services
 
 app = typer.Typer(help="Manage accounts.", no_args_is_help=True)
 
