@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import stat
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,13 +19,11 @@ import pytest
 from typer.testing import CliRunner
 
 from helpers import free_port
-from ostiary.cli import login
-from ostiary.cli.login import (
+from ostiary.cli import device_flow
+from ostiary.cli.credentials import CredentialStore, LoginError, credentials_path
+from ostiary.cli.device_flow import (
     DEVICE_CODE_GRANT,
-    CredentialStore,
     DeviceAuthorization,
-    LoginError,
-    credentials_path,
     poll_for_token,
     start_device_authorization,
 )
@@ -111,7 +111,7 @@ def test_a_symlink_planted_at_the_temporary_name_is_not_followed(
     store.save(ISSUER, {"access_token": "a"})
     victim = tmp_path / "victim"
     victim.write_text("untouched")
-    monkeypatch.setattr(login.secrets, "token_hex", lambda n: "predictable")
+    monkeypatch.setattr(secrets, "token_hex", lambda n: "predictable")
     (store.path.parent / ".credentials.json.predictable.tmp").symlink_to(victim)
     with pytest.raises(LoginError, match="exists"):  # O_EXCL (and O_NOFOLLOW): never through a link
         store.save(ISSUER, {"access_token": "b"})
@@ -278,12 +278,12 @@ def test_a_server_without_a_device_endpoint_is_named_before_any_request() -> Non
 
 
 def test_a_browser_is_tried_only_with_a_display(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(login.sys, "platform", "linux")
+    monkeypatch.setattr(sys, "platform", "linux")
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
-    assert login.can_open_browser() is False
+    assert device_flow.can_open_browser() is False
     monkeypatch.setenv("WAYLAND_DISPLAY", "wayland-0")
-    assert login.can_open_browser() is True
+    assert device_flow.can_open_browser() is True
 
 
 # ---------------------------------------------------------------------------------- the commands
