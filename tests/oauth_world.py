@@ -57,7 +57,8 @@ class ListAudit:
 
 
 class DictUsers:
-    """The `get` of a UserStore over a dict (the token side reads users, never writes them)."""
+    """`get` and `update` of a UserStore over a dict (the token side reads users; `update` is for
+    `UserTokenRevoker`, which sets a user's not-before)."""
 
     def __init__(self, *users: UserRecord) -> None:
         self.by_id = {u.id: u for u in users}
@@ -67,6 +68,12 @@ class DictUsers:
 
     def disable(self, user_id: str) -> None:
         self.by_id[user_id] = replace(self.by_id[user_id], disabled=True)
+
+    async def update(self, user_id: str, **changes: Any) -> bool:
+        if user_id not in self.by_id:
+            return False
+        self.by_id[user_id] = replace(self.by_id[user_id], **changes)
+        return True
 
 
 def user(user_id: str = "u1", **changes: Any) -> UserRecord:

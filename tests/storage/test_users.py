@@ -103,3 +103,18 @@ async def test_access_store_replaces_roles_and_groups(sql_db: Database) -> None:
     assert (await access.access_of(user.id)).roles == {"admin", "viewer"}
     await access.set_access(user.id, UserAccess(roles=frozenset({"viewer"})))
     assert await access.access_of(user.id) == UserAccess(roles=frozenset({"viewer"}))
+
+
+@pytest.mark.sec("SEC-12")
+async def test_tokens_not_before_is_updatable_and_read_back(sql_db: Database) -> None:
+    users = SqlUserStore(sql_db)
+    user = new_user(1, "alice", None)
+    await users.create(user)
+    assert (await users.get(user.id)).tokens_not_before is None  # type: ignore[union-attr]
+    assert await users.update(user.id, tokens_not_before=1_800_000_000.375)
+    stored = await users.get(user.id)
+    assert stored is not None
+    assert stored.tokens_not_before == 1_800_000_000.375
+    assert stored.updated_at == 1.0  # not a profile change: `updated_at` stays
+    assert (await users.find_by_login("alice")) == stored
+    assert not await users.update("nobody", tokens_not_before=1.0)

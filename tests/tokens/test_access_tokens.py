@@ -61,11 +61,24 @@ def test_issued_token_follows_rfc9068(
         "aud": API,
         "exp": int(NOW) + 600,
         "iat": int(NOW),
+        "iat_ms": int(NOW) * 1000,  # the issue instant to the millisecond (compose/not_before.py)
         "jti": issued.jti,
         "client_id": "app-1",
         "scope": "read write",
     }
     assert (issued.expires_in, issued.expires_at) == (600, int(NOW) + 600)
+
+
+def test_iat_ms_is_the_issue_instant_to_the_millisecond_and_never_before_iat(
+    issuer: AccessTokenIssuer, clock: FrozenClock
+) -> None:
+    for instant, expected in ((NOW + 0.7349, (NOW + 0.734) * 1000), (NOW + 0.9995, (NOW + 0.999) * 1000)):
+        clock.set(instant)
+        claims = jwt.decode(issuer.issue("u", API, "c", "s").token, options={"verify_signature": False})
+        assert claims["iat"] == int(NOW)
+        assert claims["iat_ms"] == round(expected)
+    with pytest.raises(ValueError, match="iat_ms"):
+        issuer.issue("u", API, "c", "s", extra_claims={"iat_ms": 0})
 
 
 def test_jti_is_random_and_long(issuer: AccessTokenIssuer) -> None:

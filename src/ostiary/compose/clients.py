@@ -4,9 +4,10 @@ The key is derived for the purpose "oauth2.client-secret"; whatever authenticate
 token endpoint must use a `ClientSecretHasher` on the same key (`client_secret_hasher`), or no
 secret registered here will verify there.
 
-Disabling a client (admin API, CLI, realm import) ends its tokens for good (SEC-12): its
-refresh-token families and opaque access tokens are revoked, so that enabling it again does not
-bring them back; while it is disabled, introspection and UserInfo refuse its JWT access tokens too.
+Disabling a client (admin API, CLI, realm import) ends its tokens for good (SEC-12): the registry
+sets the client's not-before in the same write (introspection and UserInfo refuse its access tokens
+issued earlier, JWT or opaque, also once it is enabled again; compose/not_before.py), and the hook
+here revokes its refresh-token families and opaque access tokens.
 """
 
 from __future__ import annotations

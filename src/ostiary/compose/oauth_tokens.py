@@ -22,6 +22,7 @@ from dataclasses import replace
 from typing import Any
 
 from ostiary.compose.client_cache import CachedClientStore
+from ostiary.compose.not_before import issued_before, jwt_issued_ms, millis
 from ostiary.compose.tokens import LEEWAY, MAX_TOKEN_LIFETIME
 from ostiary.core.clock import Clock
 from ostiary.core.jwt_verify import InvalidToken, JwtVerifier
@@ -254,7 +255,8 @@ class OAuthGrantRevoker:
 
 
 class ClientStatus:
-    """Whether a client's tokens may be shown as active: it exists and is not disabled (SEC-12).
+    """Whether a client's tokens may be shown as active: it exists and is not disabled (SEC-12), and
+    an access token was not issued before the client's not-before (compose/not_before.py).
 
     Introspection is a hot path: answers come from the process's client cache (compose/client_cache.py,
     ~1 s, so a disable reaches every worker within it; `forget` makes it immediate in this one).
@@ -265,8 +267,17 @@ class ClientStatus:
         self._clients = clients
 
     async def usable(self, client_id: str) -> bool:
+        return await self.accepts(client_id, None)
+
+    async def accepts(self, client_id: str, issued_ms: int | None) -> bool:
+        """`issued_ms`: an access token's issue instant; None for a refresh token, which its family
+        governs (disabling revokes the families; a rotated secret keeps them, see ClientRegistry)."""
         client = await self._clients.get(client_id)
-        return client_id == FIRST_PARTY_CLIENT if client is None else not client.disabled
+        if client is None:
+            return client_id == FIRST_PARTY_CLIENT
+        if client.disabled:
+            return False
+        return issued_ms is None or not issued_before(issued_ms, client.tokens_not_before)
 
     def forget(self, client_id: str) -> None:
         self._clients.forget(client_id)
@@ -277,7 +288,9 @@ class TokenInspector:
 
     The token's own shape says what it is (`oat_…` opaque, `ort_…` refresh, three dots-separated
     parts a JWT), so `token_type_hint` is not needed and is ignored (RFC 7662 §2.1, RFC 7009 §2.1).
-    With `clients`, a token of a disabled (or unknown) client is inactive (SEC-12).
+    With `clients`, a token of a disabled (or unknown) client is inactive (SEC-12). A token issued
+    before its user's or (access tokens) its client's not-before is inactive (compose/not_before.py):
+    the user is re-read anyway, the client comes from the ~1 s client cache, so this adds no read.
     """
 
     def __init__(
@@ -309,21 +322,25 @@ class TokenInspector:
     async def inspect(self, token: str, token_type_hint: str | None = None) -> TokenView | None:
         if len(token) > MAX_TOKEN_CHARS:
             return None
+        found: tuple[TokenView, int] | None  # the view and the token's issue instant in ms
         if token.startswith(OPAQUE_TOKEN_PREFIX):
-            view = await self._opaque_view(token)
+            found = await self._opaque_view(token)
         elif token.startswith(REFRESH_TOKEN_PREFIX):
-            view = await self._refresh_view(token)
+            found = await self._refresh_view(token)
         else:
-            view = await self._jwt_view(token)
-        if view is None:
+            found = await self._jwt_view(token)
+        if found is None:
             return None
-        if self.clients is not None and not await self.clients.usable(view.client_id):
+        view, issued_ms = found
+        access_issued = issued_ms if view.token_type == "access_token" else None
+        if self.clients is not None and not await self.clients.accepts(view.client_id, access_issued):
             return None
         if view.user_id is None or self._users is None:
             return view
-        # Re-read the user: a disabled or deleted user's tokens are inactive at once (SEC-12).
+        # Re-read the user: a disabled or deleted user's tokens are inactive at once (SEC-12), and
+        # so are those issued before a bulk revocation (password change, lockout, …).
         user = await self._users.get(view.user_id)
-        if user is None or user.disabled:
+        if user is None or user.disabled or issued_before(issued_ms, user.tokens_not_before):
             return None
         return replace(view, username=user.username)
 
@@ -360,7 +377,7 @@ class TokenInspector:
             self._verified.put(key, token, claims, float(claims["exp"]))
         return claims
 
-    async def _jwt_view(self, token: str) -> TokenView | None:
+    async def _jwt_view(self, token: str) -> tuple[TokenView, int] | None:
         claims = self._verified_claims(token)
         if claims is None or self._clock.now() >= claims["exp"]:  # no leeway when we are asked
             return None
@@ -374,7 +391,7 @@ class TokenInspector:
             return None
         subject: str = claims["sub"]
         jti = claims.get("jti")
-        return TokenView(
+        view = TokenView(
             token_type="access_token",
             client_id=client_id,
             subject=subject,
@@ -387,12 +404,13 @@ class TokenInspector:
             jti=jti if isinstance(jti, str) else None,
             grant_id=grant_id,
         )
+        return view, jwt_issued_ms(claims)
 
-    async def _opaque_view(self, token: str) -> TokenView | None:
+    async def _opaque_view(self, token: str) -> tuple[TokenView, int] | None:
         record = await self._opaque.get(opaque_digest(token))
         if record is None or self._clock.now() >= record.expires_at:
             return None
-        return TokenView(
+        view = TokenView(
             token_type="access_token",
             client_id=record.client_id,
             subject=record.subject,
@@ -404,8 +422,9 @@ class TokenInspector:
             audience=self._audience,
             grant_id=record.grant_id,
         )
+        return view, millis(record.issued_at)
 
-    async def _refresh_view(self, token: str) -> TokenView | None:
+    async def _refresh_view(self, token: str) -> tuple[TokenView, int] | None:
         found = await self._refresh_store.get(digest_of(token))
         if found is None:
             return None
@@ -413,7 +432,7 @@ class TokenInspector:
         now = self._clock.now()
         if record.state != "active" or now >= record.expires_at or not family.live(now):
             return None
-        return TokenView(
+        view = TokenView(
             token_type="refresh_token",
             client_id=family.client_id,
             subject=family.user_id,
@@ -424,6 +443,7 @@ class TokenInspector:
             user_id=family.user_id,
             grant_id=family.id,
         )
+        return view, millis(family.created_at)  # the family: a rotation does not renew its login
 
 
 def _audience(aud: object) -> str | tuple[str, ...] | None:

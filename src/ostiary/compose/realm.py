@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from ostiary.compose.clients import build_client_registry
+from ostiary.compose.not_before import UserTokenRevoker
 from ostiary.compose.services import Services
 from ostiary.realm.importer import RealmImporter, read_realm_file
 from ostiary.storage.interfaces.realm import RealmChanges
@@ -14,7 +15,12 @@ DEMO_REALM = Path(__file__).resolve().parent.parent / "realm" / "demo.yaml"
 
 
 def realm_importer(services: Services) -> RealmImporter:
+    user_tokens = UserTokenRevoker(services.users, services.tokens.refresh, services.clock)
+
     async def end_sessions(user_id: str) -> int:
+        # A disabled user is out at once (SEC-12), and stays out if enabled again later: the
+        # sessions end, and the tokens through the user's not-before and refresh families.
+        await user_tokens.revoke_user(user_id, reason="user_disabled")
         return await services.sessions.revoke_user(user_id)
 
     return RealmImporter(

@@ -22,6 +22,7 @@ from ostiary.authn.sessions import SessionConfig, SessionManager
 from ostiary.compose.authorization import AUTHZ_MAX_STALENESS_SECONDS, PolicyEngineCache
 from ostiary.compose.email import EmailWiring, build_email_flows, build_mail
 from ostiary.compose.mfa import MfaWiring, build_mfa
+from ostiary.compose.not_before import UserTokenRevoker
 from ostiary.compose.oauth import OAuthWiring, build_oauth
 from ostiary.compose.passkeys import PasskeyWiring, build_passkeys
 from ostiary.compose.secret_file import load_instance_secret
@@ -191,8 +192,10 @@ async def build_services(
         settings, clock, secret, SqlSigningKeyStore(db), SqlRefreshTokenStore(db), auditor, principals
     )
     mail = build_mail(settings, db, clock, users, auditor)
+    # Bulk revocations set the user's not-before, then end the refresh families (compose/not_before.py).
+    user_tokens = UserTokenRevoker(users, tokens.refresh, clock)
     accounts = AccountService(
-        users, hashers, policy, sessions, auditor, clock, tokens.refresh, mail=mail.account_mail
+        users, hashers, policy, sessions, auditor, clock, user_tokens, mail=mail.account_mail
     )
     services = Services(
         settings=settings,
@@ -217,7 +220,7 @@ async def build_services(
             policy,
             lockout,
             auditor,
-            on_lockout=tokens.refresh if settings.refresh_revoke_on_lockout else None,
+            on_lockout=user_tokens if settings.refresh_revoke_on_lockout else None,
         ),
         accounts=accounts,
         rbac_models=rbac_models,

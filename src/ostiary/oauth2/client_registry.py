@@ -5,8 +5,13 @@ by `client_metadata.check_spec` (SEC-25) and stores a whole, valid `Client`. A g
 256 bits, is returned exactly once (by `create`, `rotate_secret`, or `update` when a public client
 becomes confidential) and only its HMAC digest is stored; nothing returns it again.
 
+Disabling a client or rotating its secret also sets its `tokens_not_before` to now, in the same
+write: introspection refuses the client's access tokens issued earlier, so enabling the client again
+does not revive them (SEC-12), and tokens minted with a leaked secret end with the rotation. Nothing
+else changes that timestamp: updates and realm imports keep it.
+
 Read-modify-write steps (update, rotate, disable) are serialised by one lock per registry, and an
-update keeps the secret and the disabled flag it finds under that lock, so within a process a
+update keeps the secret, the disabled flag and the not-before it finds under that lock, so within a process a
 rotation or a disable cannot be undone by a concurrent update built from an older read. Build one
 registry per process (compose/clients.py) for that to hold; across processes the store has no
 compare-and-set, and the last write of such a race wins.
@@ -111,11 +116,14 @@ class ClientRegistry:
                 generated, digest = self._hasher.generate()
             kept = replace(spec, disabled=existing.disabled)  # set_disabled changes it, not this
             client = build_client(kept, secret_digest=digest, created_at=existing.created_at)
+            client = replace(client, tokens_not_before=existing.tokens_not_before)
             await self._store.update(client)
         return client, generated
 
     async def rotate_secret(self, client_id: str) -> tuple[Client, str]:
-        """A new secret (returned once); the old one stops working at once."""
+        """A new secret (returned once); the old one stops working at once, and so do the access
+        tokens issued before now (a rotation answers a leaked secret: whatever was minted with it
+        ends; refresh tokens stay, since redeeming one takes the new secret)."""
         async with self._lock:
             existing = await self.get(client_id)
             if not existing.is_confidential:
@@ -125,15 +133,18 @@ class ClientRegistry:
                     code="public_client",
                 )
             secret, digest = self._hasher.generate()
-            client = replace(existing, secret_digest=digest)
+            client = replace(existing, secret_digest=digest, tokens_not_before=self._clock.now())
             await self._store.update(client)
         return client, secret
 
     async def set_disabled(self, client_id: str, disabled: bool) -> Client:
-        """A disabled client fails client authentication and every authorization request."""
+        """A disabled client fails client authentication and every authorization request, and its
+        access tokens issued until now stay refused after it is enabled again."""
         async with self._lock:
             existing = await self.get(client_id)
             client = replace(existing, disabled=disabled)
+            if disabled and not existing.disabled:
+                client = replace(client, tokens_not_before=self._clock.now())
             if client != existing:
                 await self._store.update(client)
         await self._notify(existing, client)
@@ -160,7 +171,12 @@ class ClientRegistry:
         elif not spec.is_public and digest is None:
             _raise([("client_secret", "a new confidential client needs its secret here")])
         created_at = existing.created_at if existing is not None else self._clock.now()
-        return PlannedClient(build_client(spec, secret_digest=digest, created_at=created_at), existing)
+        client = build_client(spec, secret_digest=digest, created_at=created_at)
+        if existing is not None:
+            disabling = client.disabled and not existing.disabled
+            not_before = self._clock.now() if disabling else existing.tokens_not_before
+            client = replace(client, tokens_not_before=not_before)
+        return PlannedClient(client, existing)
 
     async def apply(self, planned: PlannedClient) -> Outcome:
         """Write a planned upsert; an unchanged client is not written."""

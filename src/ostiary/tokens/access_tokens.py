@@ -1,8 +1,11 @@
 """RFC 9068 §2: JWT profile for OAuth 2.0 access tokens — issuing them.
 
 Header `{"typ": "at+jwt", "alg", "kid"}` (§2.1), claims iss, sub, aud, exp, iat, jti, client_id and
-scope (§2.2), signed by PyJWT with the key ring's active key for the configured algorithm. Keys are
-parsed objects held by the ring; nothing is parsed per token. Verification is `JwtVerifier`.
+scope (§2.2), and `iat_ms`: the issue instant in whole milliseconds. `iat` is a whole second (what
+every resource-server library expects), too coarse to tell a token minted just before a not-before
+revocation from one minted just after it in the same second (compose/not_before.py).
+Signed by PyJWT with the key ring's active key for the configured algorithm. Keys are parsed
+objects held by the ring; nothing is parsed per token. Verification is `JwtVerifier`.
 """
 
 from __future__ import annotations
@@ -19,8 +22,11 @@ from ostiary.core.clock import Clock
 from ostiary.tokens.keys import KeyRing
 
 ACCESS_TOKEN_TYP = "at+jwt"
+ISSUED_MS_CLAIM = "iat_ms"  # the issue instant in milliseconds since the epoch (floor)
 # Claims the issuer owns; `extra_claims` may add others (auth_time, amr, sid, acr, …) only.
-RESERVED_CLAIMS = frozenset({"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope"})
+RESERVED_CLAIMS = frozenset(
+    {"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope", ISSUED_MS_CLAIM}
+)
 
 
 @dataclass(frozen=True)
@@ -79,7 +85,8 @@ class AccessTokenIssuer:
         if clash:
             raise ValueError(f"extra_claims may not set {sorted(clash)}")
         key = self._keyring().signing_key_for(self._alg)
-        iat = math.floor(self._clock.now())
+        now = self._clock.now()
+        iat = math.floor(now)
         exp = iat + lifetime
         token_id = jti or secrets.token_urlsafe(24)  # 192 bits
         claims: dict[str, Any] = {
@@ -89,6 +96,7 @@ class AccessTokenIssuer:
             "aud": aud,
             "exp": exp,
             "iat": iat,
+            ISSUED_MS_CLAIM: max(iat * 1000, math.floor(now * 1000)),  # never before `iat`
             "jti": token_id,
             "client_id": client_id,
         }

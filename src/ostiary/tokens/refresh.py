@@ -11,7 +11,8 @@ reuse of a rotated token is treated as theft: the whole family is revoked and au
 
 `on_family_revoked` is told of every family this class revokes one by one (reuse, revocation, a
 disabled user), so that the OAuth side can also refuse the family's access tokens (an OAuth
-family's id is its grant id). Bulk revocations (`revoke_user`, `revoke_client`) report a count only.
+family's id is its grant id). Bulk revocations (`revoke_user`, `revoke_client`) report a count only;
+their access tokens end through the user's or client's not-before (compose/not_before.py).
 Clients may ask for shorter lifetimes than the server's (`start`, `redeem`), never longer ones.
 """
 

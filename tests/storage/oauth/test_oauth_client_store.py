@@ -84,3 +84,16 @@ async def test_update_replaces_and_requires_the_client(durable_backend: Backend)
     await store.update(changed)
     assert await store.get("web-app") == changed
     assert await store.list() == [changed]
+
+
+@pytest.mark.sec("SEC-12")
+async def test_tokens_not_before_round_trips_and_is_replaced_by_update(durable_backend: Backend) -> None:
+    store = make_store(durable_backend)
+    await store.add(replace(PUBLIC, tokens_not_before=1_800_000_000.125))
+    found = await store.get("cli")
+    assert found is not None and found.tokens_not_before == 1_800_000_000.125
+    await store.update(replace(found, disabled=True, tokens_not_before=1_800_000_777.5))
+    assert (await store.get("cli")) == replace(PUBLIC, disabled=True, tokens_not_before=1_800_000_777.5)
+    await store.add(CONFIDENTIAL)
+    assert (await store.get("web-app")) is not None
+    assert (await store.get("web-app")).tokens_not_before is None  # type: ignore[union-attr]

@@ -50,6 +50,9 @@ class Client:
     lifetimes: ClientLifetimes = field(default_factory=ClientLifetimes)
     disabled: bool = False
     created_at: float = 0.0
+    # Access tokens of this client issued before this instant are refused (set when the client is
+    # disabled or its secret rotated; compose/not_before.py). None: never.
+    tokens_not_before: float | None = None
 
     def __post_init__(self) -> None:
         if not self.client_id:

@@ -18,6 +18,9 @@ class UserRecord:
     updated_at: float
     password_changed_at: float | None = None
     email_verified: bool = False
+    # Tokens of this user issued before this instant are refused (a bulk revocation: password
+    # change, disable, lockout; compose/not_before.py). None: never revoked in bulk.
+    tokens_not_before: float | None = None
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,8 @@ class UserStore(Protocol):
         ...
 
     async def update(self, user_id: str, **changes: object) -> bool:
-        """Change columns of one user (password_hash, disabled, email, …); False if unknown."""
+        """Change columns of one user (password_hash, disabled, email, tokens_not_before, …);
+        False if unknown."""
         ...
 
     async def list(self, *, offset: int = 0, limit: int = 100) -> list[UserRecord]: ...

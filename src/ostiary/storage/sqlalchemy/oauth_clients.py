@@ -36,6 +36,7 @@ def _values(client: Client) -> dict[str, Any]:
         "lifetimes": asdict(client.lifetimes),
         "disabled": client.disabled,
         "created_at": client.created_at,
+        "tokens_not_before": client.tokens_not_before,
     }
 
 
@@ -58,6 +59,7 @@ def _client(row: RowMapping) -> Client:
         lifetimes=ClientLifetimes(**row["lifetimes"]),
         disabled=row["disabled"],
         created_at=row["created_at"],
+        tokens_not_before=row["tokens_not_before"],
     )
 
 

@@ -139,8 +139,7 @@ class SqlOpaqueTokenStore:
         return int(result.rowcount)
 
     async def revoke_client(self, client_id: str) -> int:
-        # No index on client_id: this runs when a client is disabled, over rows that `purge` keeps
-        # down to the live tokens.
+        # Runs when a client is disabled; `ix_oauth_access_tokens_client_id` finds its rows.
         query = (
             update(_A)
             .where(_A.c.client_id == client_id, _A.c.revoked_at.is_(None))

@@ -42,6 +42,7 @@ users = Table(
     Column("mfa_enabled", Boolean, nullable=False, default=False),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
+    Column("tokens_not_before", Float),  # tokens issued earlier are refused (migration 0009)
 )
 
 permissions = Table(
@@ -185,6 +186,7 @@ refresh_families = Table(
     Column("revoked_at", Float),
     Column("revoke_reason", String(40)),
     Index("ix_refresh_families_user_id", "user_id"),
+    Index("ix_refresh_families_client_id", "client_id"),  # `revoke_client` (migration 0009)
 )
 
 # Refresh tokens by SHA-256 digest; `replay` is the AES-GCM sealed successor for the retry window.
@@ -260,6 +262,7 @@ oauth_clients = Table(
     Column("disabled", Boolean, nullable=False, default=False),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
+    Column("tokens_not_before", Float),  # access tokens issued earlier are refused (migration 0009)
 )
 
 # Live authorization codes by SHA-256 digest (RFC 6749 §4.1.2); a row is deleted when redeemed.
@@ -353,6 +356,7 @@ oauth_access_tokens = Table(
     Column("revoked_at", Float),
     Index("ix_oauth_access_tokens_grant_id", "grant_id"),
     Index("ix_oauth_access_tokens_expires_at", "expires_at"),
+    Index("ix_oauth_access_tokens_client_id", "client_id"),  # `revoke_client` (migration 0009)
 )
 
 # --- MFA: TOTP, recovery codes, pending second steps (storage/interfaces/mfa.py, docs/mfa.md) -------

@@ -25,6 +25,7 @@ _UPDATABLE = frozenset(
         "disabled",
         "mfa_enabled",
         "email_verified",
+        "tokens_not_before",
         "updated_at",
     }
 )
@@ -47,6 +48,7 @@ def _record(row: RowMapping) -> UserRecord:
         updated_at=row["updated_at"],
         password_changed_at=row["password_changed_at"],
         email_verified=bool(row["email_verified"]),
+        tokens_not_before=row["tokens_not_before"],
     )
 
 
