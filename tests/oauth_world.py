@@ -18,7 +18,8 @@ from functools import cache
 from typing import Any
 
 from ostiary.authn.audit import Auditor
-from ostiary.compose.oauth_tokens import OAuthGrantRevoker, OAuthTokenMinter, TokenInspector
+from ostiary.compose.oauth_tokens import OAuthGrantRevoker, OAuthTokenMinter
+from ostiary.compose.token_inspector import TokenInspector
 from ostiary.core.clock import Clock, FrozenClock
 from ostiary.core.jwt_verify import JwtVerifier
 from ostiary.core.secrets import InstanceSecret

@@ -15,7 +15,7 @@ from oauth2._support import service_client, web_client
 from oauth_world import World, build_world, client_context, user_context
 from ostiary.compose.client_cache import CachedClientStore
 from ostiary.compose.not_before import UserTokenRevoker, issued_before, jwt_issued_ms
-from ostiary.compose.oauth_tokens import ClientStatus
+from ostiary.compose.token_inspector import ClientStatus
 from ostiary.core.clock import FrozenClock
 from ostiary.core.context import RequestMeta
 from ostiary.storage.memory.oauth_clients import MemoryClientStore

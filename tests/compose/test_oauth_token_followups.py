@@ -11,7 +11,8 @@ import pytest
 from oauth2._support import service_client, web_client
 from oauth_world import World, build_world, client_context, user_context
 from ostiary.compose.client_cache import CachedClientStore
-from ostiary.compose.oauth_tokens import GRANT_REVOKED, ClientStatus
+from ostiary.compose.oauth_tokens import GRANT_REVOKED
+from ostiary.compose.token_inspector import ClientStatus
 from ostiary.core.clock import FrozenClock
 from ostiary.core.context import RequestMeta
 from ostiary.oauth2.errors import InvalidGrant as OAuthInvalidGrant

@@ -25,10 +25,10 @@ from ostiary.compose.oauth_tokens import (
     GRANT_ID_CLAIM,
     OPAQUE_TOKEN_PREFIX,
     OAuthTokenMinter,
-    TokenInspector,
     new_opaque_token,
     opaque_digest,
 )
+from ostiary.compose.token_inspector import TokenInspector
 from ostiary.core.clock import FrozenClock
 from ostiary.core.context import RequestMeta
 from ostiary.core.errors import StoreUnavailable

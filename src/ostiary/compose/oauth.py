@@ -21,8 +21,9 @@ from ostiary.authn.audit import Auditor
 from ostiary.authn.login import PasswordLogin
 from ostiary.authn.principals import PrincipalResolver
 from ostiary.compose.client_cache import CachedClientStore
-from ostiary.compose.oauth_tokens import ClientStatus, OAuthGrantRevoker, OAuthTokenMinter, TokenInspector
+from ostiary.compose.oauth_tokens import OAuthGrantRevoker, OAuthTokenMinter
 from ostiary.compose.revoked_grant_cache import SyncedRevokedGrants
+from ostiary.compose.token_inspector import ClientStatus, TokenInspector
 from ostiary.compose.tokens import TokenWiring
 from ostiary.core.clock import Clock
 from ostiary.core.secrets import InstanceSecret, hmac_sha256_hex
