@@ -25,6 +25,9 @@ log = logging.getLogger("ostiary.oauth2")
 
 
 def client_secret_hasher(services: Services) -> ClientSecretHasher:
+    """The token endpoint's own hasher when the provider is on; the same key either way."""
+    if services.oauth is not None:
+        return services.oauth.client_secrets
     return ClientSecretHasher(services.secret.derive(CLIENT_SECRET_PURPOSE))
 
 
