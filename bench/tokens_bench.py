@@ -9,7 +9,9 @@ the app's own work per request; every figure below comes from this one run on th
 2. GET /auth/me with a session cookie vs /healthz, SQLite session store, and Redis store (when
    `redis-server` is on PATH or OSTIARY_BENCH_REDIS_URL is set): target ≥ 75% with Redis. The user's
    principal comes from the per-user cache (the authorization version is re-read at most once a
-   second); a last line shows the Redis store with the version read from SQL on every request.
+   second) and the session record from the worker-local session cache (push-invalidated, ≤ 1 s);
+   the last lines show the Redis store with the version read from SQL on every request, and with
+   the session cache off (one Redis read per request).
 3. Token issue (family + signed JWT, no password hashing) and refresh (HTTP) per second.
 
 Every loop is bounded in count and in time. Usage: python bench/tokens_bench.py [--quick]
@@ -214,6 +216,13 @@ async def run(quick: bool) -> None:
                 strict = await throughput(get(client, "/auth/me"), count, conc, limit)
                 watch.max_staleness = bound
                 rows.append(("  … version read on every request", strict, strict / base_r, ""))
+                # For comparison: the session read from Redis on every request (worker-local cache off).
+                store = services.redis_sessions
+                assert store is not None
+                cache, store.cache = store.cache, None
+                uncached = await throughput(get(client, "/auth/me"), count, conc, limit)
+                store.cache = cache
+                rows.append(("  … session cache off (Redis read each time)", uncached, uncached / base_r, ""))
     print(f"{'line':<44} {'req/s':>10} {'ratio':>8}  target")
     for name, rate, ratio, target in rows:
         shown = f"{ratio:7.0%}" if ratio else "      -"

@@ -14,7 +14,6 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 
-
 def open_login(browser: Browser, server: Server) -> tuple[Page, list[str]]:
     context = browser.new_context(base_url=server.base_url)
     context.set_default_timeout(8_000)

@@ -31,6 +31,7 @@ from ostiary.core.clock import Clock, SystemClock
 from ostiary.core.secrets import InstanceSecret
 from ostiary.core.settings import Settings
 from ostiary.storage.interfaces.sessions import SessionStore, UserSessionIndex
+from ostiary.storage.redis.session_cache import SessionCache
 from ostiary.storage.redis.sessions import RedisSessionStore
 from ostiary.storage.sqlalchemy.api_keys import SqlApiKeyStore
 from ostiary.storage.sqlalchemy.attempts import SqlAttemptStore
@@ -79,11 +80,14 @@ class Services:
     api_keys: ApiKeys  # stateful and stateless API keys (docs/api_keys.md)
     oauth: OAuthWiring | None = None  # the OAuth 2.0 / OIDC provider; None when switched off
     passkeys: PasskeyWiring | None = None  # WebAuthn (docs/passkeys.md); None when off or on an IP host
+    redis_sessions: RedisSessionStore | None = None  # its invalidation listener stops in close()
 
     async def close(self) -> None:
         await self.email.close()  # mail jobs still use the database: let them finish first
         await self.tokens.close()
         self.pool.shutdown(wait=False)
+        if self.redis_sessions is not None:
+            await self.redis_sessions.close()
         if self.redis is not None:
             await self.redis.aclose()
         await self.db.dispose()
@@ -144,8 +148,15 @@ async def build_services(
 
     session_store: SessionStore
     session_index: UserSessionIndex
+    redis_sessions = None
     if redis is not None:
-        session_store = session_index = RedisSessionStore(redis)
+        # A worker-local cache with push invalidation (storage/redis/session_cache.py); 0 turns it off.
+        cache = (
+            SessionCache(clock, ttl=settings.session_cache_seconds)
+            if settings.session_cache_seconds
+            else None
+        )
+        session_store = session_index = redis_sessions = RedisSessionStore(redis, cache=cache)
     else:
         session_store = session_index = SqlSessionStore(db)
 
@@ -223,6 +234,7 @@ async def build_services(
             on_lockout=user_tokens if settings.refresh_revoke_on_lockout else None,
         ),
         accounts=accounts,
+        redis_sessions=redis_sessions,
         rbac_models=rbac_models,
         policies=policies,
         authz=rbac_models,

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     session_idle_seconds: int = Field(default=3600, ge=60)
     session_absolute_seconds: int = Field(default=86400, ge=300)
     session_touch_interval_seconds: int = Field(default=60, ge=0)
+    # Redis store only: how long a worker may answer a session from memory (push-invalidated on logout
+    # and revocation by every worker; 0 = read Redis on every request). See docs/architecture.md.
+    session_cache_seconds: float = Field(default=1.0, ge=0, le=1.0)
     reauth_window_seconds: int = Field(default=600, ge=60)
 
     # Passwords (NIST SP 800-63B rev 4).
