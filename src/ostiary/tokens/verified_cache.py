@@ -67,6 +67,9 @@ class VerifiedTokenCache(Generic[T]):
     def clear(self) -> None:
         self._entries.clear()
 
+    def __len__(self) -> int:
+        return len(self._entries)
+
 
 def _kid_of(token: str) -> str | None:
     try:
