@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from prometheus_client import CollectorRegistry
 from starlette.responses import JSONResponse, Response
 
+from helpers import make_app
 from ostiary.web.hot_routes import HotRoutes
 from ostiary.web.middleware.metrics import MetricsMiddleware
 
@@ -113,3 +116,14 @@ def test_a_route_that_needs_fastapi_is_refused() -> None:
             HotRoutes(api, [path])
     with pytest.raises(ValueError, match="not mounted"):
         HotRoutes(api, ["/absent"])
+
+
+async def test_the_app_keeps_no_nested_routers(tmp_path: Path) -> None:
+    """web/app.py adds routes directly (mount_routes): a nested router is matched per request at
+    several times a plain route's cost, which is what made /healthz slow behind eight of them."""
+    async with make_app(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'app.db'}") as h:
+        routes = h.app.api.router.routes
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=h.app), base_url="http://t") as http:
+            assert (await http.get("/healthz")).status_code == 200
+    assert [type(r).__name__ for r in routes if type(r).__name__ == "_IncludedRouter"] == []
+    assert getattr(routes[0], "path", None) == "/healthz"  # health checks are matched first
