@@ -4,7 +4,7 @@ Fixtures (all lazy: a server starts only when some collected test asks for it):
 
 - ``postgres_server`` (session) -> ``infra.servers.PostgresServer``
 - ``redis_server`` (session) -> ``infra.servers.RedisServer``
-- ``database_url`` (function, params ``sqlite`` / ``postgresql``) -> URL of a fresh, empty database
+- ``database_url`` (function, params ``sqlite`` / ``postgresql``) -> URL of a fresh database at head
 - ``redis_url`` (function) -> ``redis://127.0.0.1:<port>/0``, flushed before the test
 - ``chromium`` (session) -> a Playwright **sync** ``Browser``; ``chromium_page`` (function) -> ``Page``
 - ``artifacts_dir`` (session) -> ``<repo>/test-artifacts`` (gitignored) for screenshots, traces, logs
@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import re
+import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,7 +32,7 @@ _TESTS_DIR = str(Path(__file__).parent)
 if _TESTS_DIR not in sys.path:  # `infra` must import the same way under any --import-mode
     sys.path.insert(0, _TESTS_DIR)
 
-from infra.servers import PostgresServer, RedisServer  # noqa: E402
+from infra.servers import PostgresServer, RedisServer, migrated_sqlite_template  # noqa: E402
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -71,14 +72,25 @@ def redis_server() -> Iterator[RedisServer]:
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return migrated_sqlite_template(tmp_path_factory.mktemp("sqlite-template"))
+
+
 @pytest.fixture(params=["sqlite", "postgresql"], ids=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database; every test that uses this runs once per backend."""
+    """A fresh database of its own, already at the newest migration; every test that uses this runs
+    once per backend. The real migrations run once per session into a template, which each test
+    copies (a file copy; PostgreSQL's CREATE DATABASE … TEMPLATE): running the nine migrations for
+    each of the suite's ~1,500 apps cost minutes. Migrations themselves are still what made the
+    template, and the schema tests compare it with tables.py."""
     if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 't.db'}"
+        path = tmp_path / "t.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite+aiosqlite:///{path}"
         return
     server: PostgresServer = request.getfixturevalue("postgres_server")
-    name = server.create_database()
+    name = server.create_database(template=server.migrated_template())
     try:
         yield server.url(name)
     finally:

@@ -41,6 +41,24 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+async def _migrate(url: str) -> None:
+    from ostiary.storage.sqlalchemy.database import Database
+    from ostiary.storage.sqlalchemy.migrate import upgrade
+
+    db = Database(url)
+    try:
+        await upgrade(db)
+    finally:
+        await db.dispose()  # a template must have no open connections when it is copied
+
+
+def migrated_sqlite_template(directory: Path) -> Path:
+    """An SQLite file migrated to head by the real migrations, to copy per test."""
+    path = directory / "template.db"
+    _run_coro(_migrate(f"sqlite+aiosqlite:///{path}"))
+    return path
+
+
 def _run_coro(coro: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine to completion on a private loop in a private thread.
 
@@ -96,6 +114,7 @@ class PostgresServer:
     host: str = "127.0.0.1"
     user: str = "postgres"
     _databases: set[str] = field(default_factory=set)
+    _template: str | None = None
 
     @property
     def data(self) -> Path:
@@ -113,11 +132,21 @@ class PostgresServer:
         finally:
             await conn.close()
 
-    def create_database(self) -> str:
+    def create_database(self, template: str | None = None) -> str:
+        """A new database, empty or a copy of `template` (which must have no open connections)."""
         name = f"t_{secrets.token_hex(6)}"
-        _run_coro(self._execute(f'CREATE DATABASE "{name}"'))
+        copy = f' TEMPLATE "{template}"' if template else ""
+        _run_coro(self._execute(f'CREATE DATABASE "{name}"{copy}'))
         self._databases.add(name)
         return name
+
+    def migrated_template(self) -> str:
+        """A database migrated to head by the real migrations, made once per server, to copy from."""
+        if self._template is None:
+            name = self.create_database()
+            _run_coro(_migrate(self.url(name)))
+            self._template = name
+        return self._template
 
     def drop_database(self, name: str) -> None:
         # FORCE: a test may leave pooled connections open; they must not keep the database alive.
