@@ -233,3 +233,28 @@ async def audit_rows(services: Services, event: str | None = None) -> list[dict[
 
 def csrf(token: str) -> dict[str, str]:
     return {"X-CSRF-Token": token}
+
+
+async def schema_differences(db: Database, tables: Iterable[str]) -> list[Any]:
+    """What Alembic's autogenerate finds between the migrated database and `tables.py`, for `tables`
+    only (their columns, types, indexes and constraints): [] when the migrations build exactly what
+    tables.py declares."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from ostiary.storage.sqlalchemy import tables as t
+
+    wanted = set(tables)
+
+    def include(obj: Any, name: Any, kind: str, reflected: Any, compare_to: Any) -> bool:
+        table = name if kind == "table" else getattr(getattr(obj, "table", obj), "name", "")
+        return table in wanted
+
+    def diff(sync_conn: Any) -> list[Any]:
+        context = MigrationContext.configure(
+            sync_conn, opts={"compare_type": True, "include_object": include}
+        )
+        return list(compare_metadata(context, t.metadata))
+
+    async with db.read() as conn:
+        return await conn.run_sync(diff)

@@ -10,9 +10,8 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
 
+from helpers import schema_differences
 from ostiary.storage.interfaces.api_keys import ApiKeyKind, ApiKeyRecord
 from ostiary.storage.sqlalchemy import tables as t
 from ostiary.storage.sqlalchemy.api_keys import SqlApiKeyStore
@@ -56,18 +55,7 @@ async def version(db: Database) -> int:
 
 
 async def test_migration_0007_creates_exactly_the_api_keys_table(sql_db: Database) -> None:
-    def diff(sync_conn: Any) -> list[Any]:
-        def include(obj: Any, name: Any, kind: str, reflected: Any, compare_to: Any) -> bool:
-            table = name if kind == "table" else getattr(getattr(obj, "table", obj), "name", "")
-            return table == "api_keys"
-
-        context = MigrationContext.configure(
-            sync_conn, opts={"compare_type": True, "include_object": include}
-        )
-        return list(compare_metadata(context, t.metadata))
-
-    async with sql_db.read() as conn:
-        assert await conn.run_sync(diff) == []
+    assert await schema_differences(sql_db, ["api_keys"]) == []
 
 
 @pytest.mark.sec("SEC-52")

@@ -8,12 +8,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
 
-from helpers import add_user_rows
+from helpers import add_user_rows, schema_differences
 from ostiary.storage.interfaces.mfa import NO_STEP, MfaChallenge
-from ostiary.storage.sqlalchemy import tables as t
 from ostiary.storage.sqlalchemy.database import Database
 from ostiary.storage.sqlalchemy.mfa import SqlMfaChallengeStore, SqlRecoveryCodeStore, SqlTotpStore
 from ostiary.storage.sqlalchemy.users import SqlUserStore
@@ -48,18 +45,7 @@ async def mfa_flag(db: Database, user_id: str) -> bool:
 
 
 async def test_migration_0005_creates_exactly_the_mfa_tables(sql_db: Database) -> None:
-    def diff(sync_conn: Any) -> list[Any]:
-        def include(obj: Any, name: Any, kind: str, reflected: Any, compare_to: Any) -> bool:
-            table = name if kind == "table" else getattr(getattr(obj, "table", obj), "name", "")
-            return table in MFA_TABLES
-
-        context = MigrationContext.configure(
-            sync_conn, opts={"compare_type": True, "include_object": include}
-        )
-        return list(compare_metadata(context, t.metadata))
-
-    async with sql_db.read() as conn:
-        assert await conn.run_sync(diff) == []
+    assert await schema_differences(sql_db, MFA_TABLES) == []
 
 
 @pytest.mark.sec("SEC-50")

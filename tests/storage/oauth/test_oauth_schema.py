@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
-
+from helpers import schema_differences
 from ostiary.storage.sqlalchemy import tables as t
 from ostiary.storage.sqlalchemy.database import Database
 
@@ -21,25 +17,6 @@ OAUTH_TABLES = {
 }
 
 
-def _is_oauth(obj: Any) -> str:
-    table = getattr(obj, "table", obj)
-    return str(getattr(table, "name", ""))
-
-
 async def test_migrated_oauth_schema_matches_tables(sql_db: Database) -> None:
-    def diff(sync_conn: Any) -> list[Any]:
-        context = MigrationContext.configure(
-            sync_conn,
-            opts={
-                "compare_type": True,
-                "include_object": lambda obj, name, kind, reflected, compare_to: (
-                    (name if kind == "table" else _is_oauth(obj)) in OAUTH_TABLES
-                ),
-            },
-        )
-        return list(compare_metadata(context, t.metadata))
-
-    async with sql_db.read() as conn:
-        differences = await conn.run_sync(diff)
-    assert differences == []
+    assert await schema_differences(sql_db, OAUTH_TABLES) == []
     assert set(t.metadata.tables) >= OAUTH_TABLES
