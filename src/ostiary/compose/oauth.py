@@ -137,17 +137,20 @@ def build_oauth(
     code_store: AuthorizationCodeStore
     devices: DeviceCodeStore
     revoked: RevokedGrantStore
+    checked: RevokedGrantStore  # what the tokens' checks go through
     opaque: OpaqueTokenStore
     if redis is not None:
         code_store = RedisAuthorizationCodeStore(redis)
         devices = RedisDeviceCodeStore(redis)
         revoked, opaque = RedisRevokedGrantStore(redis), RedisOpaqueTokenStore(redis)
+        checked = revoked  # a check is one EXISTS, as cheap as a catch-up would be
     else:
         code_store, devices = SqlAuthorizationCodeStore(db, clock), SqlDeviceCodeStore(db)
-        revoked, opaque = SqlRevokedGrantStore(db, clock), SqlOpaqueTokenStore(db, clock)
-    # Grant checks answer from memory, caught up from a SQL store every second (compose/
-    # revoked_grant_cache.py); with Redis a check is one EXISTS, as cheap as the catch-up would be.
-    checked = SyncedRevokedGrants(revoked, clock) if isinstance(revoked, SqlRevokedGrantStore) else revoked
+        sql_revoked = SqlRevokedGrantStore(db, clock)
+        revoked, opaque = sql_revoked, SqlOpaqueTokenStore(db, clock)
+        # Grant checks answer from memory, caught up from the table every second
+        # (compose/revoked_grant_cache.py).
+        checked = SyncedRevokedGrants(sql_revoked, clock)
     id_tokens = IdTokenSigner(settings.issuer, tokens.keys.ring, clock)
     minter = OAuthTokenMinter(
         access_tokens=tokens.issuer,

@@ -83,8 +83,13 @@ def reject_overlap(first: Params, second: Params) -> None:
         raise InvalidRequest(f"The {both[0]} parameter is sent in both the query and the body.")
 
 
+def parse_media_type(content_type: str) -> str:
+    """A Content-Type value without parameters, lower-cased ("" for "")."""
+    return content_type.split(";", 1)[0].strip().lower()
+
+
 def media_type(request: OAuthRequest) -> str:
-    return (request.header("content-type") or "").split(";", 1)[0].strip().lower()
+    return parse_media_type(request.header("content-type") or "")
 
 
 def token_request_params(request: OAuthRequest) -> Params:

@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse, Response
 from ostiary.oauth2.authorization_response import AuthorizationResponse
 from ostiary.oauth2.endpoints.token import TokenResponse
 from ostiary.oauth2.errors import InvalidRequest, OAuthError
-from ostiary.oauth2.requests import FORM_CONTENT_TYPE, OAuthRequest, parse_params
+from ostiary.oauth2.requests import FORM_CONTENT_TYPE, OAuthRequest, parse_media_type, parse_params
 from ostiary.web.middleware.client_ip import client_ip
 from ostiary.web.middleware.security_headers import content_security_policy, csp_nonce
 
@@ -44,7 +44,7 @@ async def to_oauth_request(request: Request) -> OAuthRequest:
         headers.setdefault(name, raw_value.decode("latin-1"))  # the first, as Headers.get gives
     if authorizations > 1:
         raise InvalidRequest("The Authorization header is repeated.")  # which one would count?
-    content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+    content_type = parse_media_type(headers.get("content-type", ""))
     raw_query = request.scope.get("query_string", b"")
     try:
         query = parse_params(raw_query.decode("latin-1")) if raw_query else {}
