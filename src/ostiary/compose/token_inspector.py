@@ -145,11 +145,11 @@ class TokenInspector:
         if self._verified is not None and (cached := self._verified.get(key)) is not None:
             return cached
         try:
-            claims = self._verifier.verify(token)
+            claims, kid = self._verifier.verify_with_kid(token)
         except InvalidToken:
             return None
         if self._verified is not None:
-            self._verified.put(key, token, claims, float(claims["exp"]))
+            self._verified.put(key, claims, float(claims["exp"]), kid)
         return claims
 
     async def _jwt_view(self, token: str) -> tuple[TokenView, int] | None:

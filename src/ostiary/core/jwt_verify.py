@@ -162,7 +162,13 @@ class JwtVerifier:
 
     def verify(self, token: str) -> dict[str, Any]:
         """Return the claims of a valid token or raise `InvalidToken`."""
-        key = self._select_key(self._read_header(token))
+        return self.verify_with_kid(token)[0]
+
+    def verify_with_kid(self, token: str) -> tuple[dict[str, Any], str]:
+        """The claims of a valid token and the `kid` of the key that verified it (for a cache that
+        must forget the token when the key leaves the ring), or `InvalidToken`."""
+        header = self._read_header(token)
+        key = self._select_key(header)
         try:
             claims: dict[str, Any] = _PYJWT.decode(token, key=key.public_key, algorithms=[key.alg])
         except jwt.InvalidSignatureError:
@@ -170,7 +176,7 @@ class JwtVerifier:
         except (jwt.PyJWTError, ValueError, TypeError):
             raise InvalidToken("malformed") from None
         self._check_claims(claims)
-        return claims
+        return claims, str(header["kid"])  # the key set's name for it (a str: `_select_key` checked)
 
     def _read_header(self, token: object) -> dict[str, Any]:
         # Cheap input validation before any decoding: size, compact form, charset, header size.

@@ -95,9 +95,9 @@ class BearerAuthenticator:
         cached = self._cache.get(key)
         if cached is not None:
             return cached
-        claims = self._verifier.verify(token)
+        claims, kid = self._verifier.verify_with_kid(token)
         auth = _principal(claims)
-        self._cache.put(key, token, auth, float(claims["exp"]))
+        self._cache.put(key, auth, float(claims["exp"]), kid)
         return auth
 
     def clear(self) -> None:

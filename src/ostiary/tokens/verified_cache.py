@@ -13,8 +13,6 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Generic, TypeVar
 
-import jwt
-
 from ostiary.core.clock import Clock
 from ostiary.core.jwt_verify import VerificationKey
 
@@ -53,12 +51,10 @@ class VerifiedTokenCache(Generic[T]):
         del self._entries[key]
         return None
 
-    def put(self, key: bytes, token: str, value: T, exp: float) -> None:
-        """Remember a token that has just passed verification, with its `exp` claim."""
+    def put(self, key: bytes, value: T, exp: float, kid: str) -> None:
+        """Remember a token that has just passed verification, with its `exp` claim and the `kid`
+        of the key that verified it (`JwtVerifier.verify_with_kid`)."""
         if not self.size:
-            return
-        kid = _kid_of(token)
-        if kid is None:
             return
         self._entries[key] = (value, exp, kid)
         if len(self._entries) > self.size:
@@ -69,11 +65,3 @@ class VerifiedTokenCache(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._entries)
-
-
-def _kid_of(token: str) -> str | None:
-    try:
-        kid = jwt.get_unverified_header(token).get("kid")
-    except jwt.PyJWTError:
-        return None
-    return kid if isinstance(kid, str) else None
