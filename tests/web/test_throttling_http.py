@@ -127,7 +127,9 @@ async def test_50_parallel_wrong_passwords_count_exactly_50_then_the_lock_engage
     tmp_path: Path, database_url: str
 ) -> None:
     settings = {"hash_queue_limit": 100, "lockout_free_attempts": 50}
-    async with make_app(tmp_path, database_url, **settings) as h:
+    # The 51st failure-free wait is 1 s after the last failure; a frozen clock keeps a slow machine
+    # (50 argon2 hashes on 2 cores) from letting that second pass before the final attempt.
+    async with make_app(tmp_path, database_url, clock=FrozenClock(), **settings) as h:
         await add_user(h.services, "alice")
         responses = await asyncio.gather(*(attempt(h, "alice", f"{WRONG} {i}") for i in range(50)))
         assert [r.status_code for r in responses] == [401] * 50
