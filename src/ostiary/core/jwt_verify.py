@@ -1,7 +1,8 @@
 """RFC 8725 §3 / RFC 9068 §4: verification of signed JWTs with one algorithm pinned per key.
 
-Signature checking and JOSE decoding are PyJWT's; this module only decides *which* key and
-algorithm PyJWT may use, refuses whatever a token asks for that we never issue (embedded keys,
+Signature checking and JOSE decoding are joserfc's (one parse of the compact form, then one
+signature check against the key chosen from the header); this module only decides *which* key and
+algorithm may be used, refuses whatever a token asks for that we never issue (embedded keys,
 remote key URLs, critical extensions, other media types), and checks the claims with an injectable
 clock. It does no I/O: keys come only from the caller's key set. When `kid` is unknown the error's
 `reason` is ``"unknown_kid"`` so that a caller holding a remote JWKS cache (the SDK) may refresh it
@@ -10,15 +11,19 @@ and retry; nothing here ever follows `jku`/`x5u`.
 
 from __future__ import annotations
 
+import json
 import math
 import re
+import warnings
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from jwt.types import Options
+from joserfc import jws
+from joserfc.errors import JoseError, SecurityWarning
+from joserfc.jwk import ECKey, OKPKey, RSAKey
 
 from ostiary.core.clock import Clock, SystemClock
 from ostiary.core.errors import NotAuthenticated
@@ -60,6 +65,8 @@ class VerificationKey:
     kid: str
     alg: str
     public_key: PublicKey
+    # The same key for joserfc, imported once here and never per token.
+    jose_key: ECKey | RSAKey | OKPKey = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         allowed = _KEY_TYPES.get(self.alg)
@@ -72,6 +79,7 @@ class VerificationKey:
         key = self.public_key
         if isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name != _EC_CURVES[self.alg]:
             raise ValueError(f"key {self.kid!r} is not on the curve of {self.alg}")
+        object.__setattr__(self, "jose_key", _jose_key(key))
 
     @classmethod
     def from_jwk(cls, jwk_data: Mapping[str, Any]) -> VerificationKey:
@@ -85,6 +93,14 @@ class VerificationKey:
         return cls(kid=kid, alg=alg, public_key=key)
 
 
+def _jose_key(key: PublicKey) -> ECKey | RSAKey | OKPKey:
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return ECKey.import_key(key)
+    if isinstance(key, rsa.RSAPublicKey):
+        return RSAKey.import_key(key)
+    return OKPKey.import_key(key)
+
+
 KeySource = Mapping[str, VerificationKey] | Callable[[], Mapping[str, VerificationKey]]
 
 _COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
@@ -94,19 +110,11 @@ _MAX_HEADER_CHARS = 1024
 _FORBIDDEN_HEADERS = frozenset({"jwk", "jku", "x5u", "x5c", "crit", "b64", "enc", "zip"})
 _REQUIRED_CLAIMS = ("iss", "sub", "exp", "iat")
 _MAX_LEEWAY = 60
-# Claim timing is checked below with the injected clock; PyJWT checks signature, sub and jti types.
-_PYJWT_OPTIONS: Options = {
-    "verify_signature": True,
-    "verify_exp": False,
-    "verify_nbf": False,
-    "verify_iat": False,
-    "verify_aud": False,
-    "verify_iss": False,
-    "verify_sub": True,
-    "verify_jti": True,
-    "enforce_minimum_key_length": True,
-}
-_PYJWT = jwt.PyJWT(options=_PYJWT_OPTIONS)
+# RFC 9864 deprecates the name "EdDSA" for "Ed25519"; ostiary still signs as "EdDSA" (what relying
+# parties support today), so joserfc's per-verification warning about the name is noise here.
+warnings.filterwarnings("ignore", message="EdDSA is deprecated", category=SecurityWarning)
+# One joserfc registry per algorithm, each allowing only that algorithm (the key's pinned one).
+_REGISTRIES = {alg: jws.JWSRegistry(algorithms=[alg]) for alg in _KEY_TYPES}
 
 
 def _is_number(value: object) -> bool:
@@ -167,18 +175,26 @@ class JwtVerifier:
     def verify_with_kid(self, token: str) -> tuple[dict[str, Any], str]:
         """The claims of a valid token and the `kid` of the key that verified it (for a cache that
         must forget the token when the key leaves the ring), or `InvalidToken`."""
-        header = self._read_header(token)
+        signed = self._read(token)
+        header = signed.headers()
+        self._check_header(header)
         key = self._select_key(header)
         try:
-            claims: dict[str, Any] = _PYJWT.decode(token, key=key.public_key, algorithms=[key.alg])
-        except jwt.InvalidSignatureError:
-            raise InvalidToken("bad_signature") from None
-        except (jwt.PyJWTError, ValueError, TypeError):
+            valid = jws.validate_compact(signed, key.jose_key, registry=_REGISTRIES[key.alg])
+        except (JoseError, ValueError, TypeError):
             raise InvalidToken("malformed") from None
+        if not valid:
+            raise InvalidToken("bad_signature")
+        try:
+            claims = json.loads(signed.payload)
+        except ValueError:
+            raise InvalidToken("malformed") from None
+        if not isinstance(claims, dict):
+            raise InvalidToken("malformed")
         self._check_claims(claims)
         return claims, str(header["kid"])  # the key set's name for it (a str: `_select_key` checked)
 
-    def _read_header(self, token: object) -> dict[str, Any]:
+    def _read(self, token: object) -> jws.CompactSignature:
         # Cheap input validation before any decoding: size, compact form, charset, header size.
         if not isinstance(token, str) or len(token) > self._max_token_bytes:
             raise InvalidToken("too_large" if isinstance(token, str) else "malformed")
@@ -187,15 +203,19 @@ class JwtVerifier:
         if token.index(".") > _MAX_HEADER_CHARS:
             raise InvalidToken("too_large")
         try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError:
+            signed = jws.extract_compact(token.encode("ascii"))
+        except (JoseError, ValueError, TypeError, AttributeError):
             raise InvalidToken("malformed") from None
+        if not isinstance(signed.headers(), dict):
+            raise InvalidToken("malformed")
+        return signed
+
+    def _check_header(self, header: Mapping[str, Any]) -> None:
         if not _FORBIDDEN_HEADERS.isdisjoint(header):
             raise InvalidToken("unsupported_header")
         typ = header.get("typ")
         if not (typ is None or isinstance(typ, str)) or typ not in self._typs:
             raise InvalidToken("wrong_typ")
-        return header
 
     def _select_key(self, header: Mapping[str, Any]) -> VerificationKey:
         kid, alg = header.get("kid"), header.get("alg")
@@ -216,6 +236,8 @@ class JwtVerifier:
         if not isinstance(claims["iss"], str) or claims["iss"] != self._issuer:
             raise InvalidToken("wrong_issuer")  # exact match, never a substring (CVE-2024-53861)
         if not isinstance(claims["sub"], str) or not claims["sub"]:
+            raise InvalidToken("malformed")
+        if "jti" in claims and not isinstance(claims["jti"], str):
             raise InvalidToken("malformed")
         self._check_times(claims)
         if self._audiences is not None:

@@ -2,7 +2,8 @@
 
 Verify JWT access tokens locally against the issuer's cached JWKS (`JwtAccessTokenVerifier`), or
 ask the issuer about opaque ones (`IntrospectionClient`); guard routes with `OstiaryAuth.require`.
-Depends on `ostiary.core` only (import-linter contract), plus httpx, PyJWT and Starlette.
+Depends on `ostiary.core` only (import-linter contract), plus httpx, PyJWT (JWK parsing), joserfc
+(signature checks) and Starlette.
 See docs/sdk.md.
 """
 

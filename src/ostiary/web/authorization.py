@@ -38,7 +38,8 @@ from ostiary.authn.mfa import is_multi_factor
 from ostiary.authn.principals import Authenticated
 from ostiary.core.errors import Forbidden, InsufficientScope
 from ostiary.policy import Decision, PolicyEngine, Resource, Subject, scope_covers
-from ostiary.web.deps import request_meta, require_auth, services_of, verify_csrf
+from ostiary.web.deps import require_auth, services_of, verify_csrf
+from ostiary.web.meta import request_meta
 from ostiary.web.middleware.request_id import request_id
 from ostiary.web.policy_marks import POLICY_ATTRIBUTE
 

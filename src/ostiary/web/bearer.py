@@ -34,6 +34,7 @@ from ostiary.core.errors import Forbidden, InsufficientScope, NotAuthenticated, 
 from ostiary.core.jwt_verify import InvalidToken
 from ostiary.tokens.bearer import BearerAuthenticated
 from ostiary.tokens.service import FIRST_PARTY_CLIENT
+from ostiary.web.meta import request_meta
 from ostiary.web.middleware.request_id import request_id
 from ostiary.web.policy_marks import policy_of
 
@@ -55,16 +56,12 @@ class BearerChallenge(NotAuthenticated):
         super().__init__("The access token is invalid or expired.")
 
 
-def authenticate_bearer(request: Request, services: Services, header: str) -> BearerAuthenticated | None:
-    """The caller an `Authorization` header proves; None (and the failure noted) if it proves none."""
-    match = _BEARER.fullmatch(header.strip())
-    if match is None:
-        request.state.bearer_failure = BearerChallenge("malformed_header")
-        return None
+def authenticate_bearer(request: Request, services: Services, token: str) -> BearerAuthenticated | None:
+    """The caller a bearer JWT proves; None (and the failure noted) if it proves none."""
     tokens = services.tokens
     tokens.key_refresher.poke()
     try:
-        found = tokens.bearer.authenticate(match.group(1))
+        found = tokens.bearer.authenticate(token)
     except InvalidToken as exc:
         request.state.bearer_failure = BearerChallenge(exc.reason)
         return None
@@ -115,7 +112,7 @@ async def refuse_key_in_query(request: Request, services: Services, meta: Reques
 
 
 async def authenticate_header(
-    request: Request, services: Services, meta: RequestMeta, authorization: str | None, api_key: str | None
+    request: Request, services: Services, authorization: str | None, api_key: str | None
 ) -> Authenticated | None:
     """The caller the `Authorization` or `X-API-Key` header proves; None (and the failure noted) if
     it proves none. An API key outside an engine-guarded route is a 403 (see the module doc)."""
@@ -123,17 +120,20 @@ async def authenticate_header(
         if authorization is not None:  # RFC 6750 §3.1: one credential per request
             request.state.bearer_failure = BearerChallenge("two_credentials")
             return None
-        return await _authenticate_api_key(request, services, meta, api_key.strip())
+        return await _authenticate_api_key(request, services, api_key.strip())
     assert authorization is not None
     match = _BEARER.fullmatch(authorization.strip())
-    if match is not None and kind_of(match.group(1)) is not None:
-        return await _authenticate_api_key(request, services, meta, match.group(1))
-    return authenticate_bearer(request, services, authorization)
+    if match is None:
+        request.state.bearer_failure = BearerChallenge("malformed_header")
+        return None
+    credential = match.group(1)
+    if kind_of(credential) is not None:
+        return await _authenticate_api_key(request, services, credential)
+    return authenticate_bearer(request, services, credential)
 
 
-async def _authenticate_api_key(
-    request: Request, services: Services, meta: RequestMeta, key: str
-) -> Authenticated | None:
+async def _authenticate_api_key(request: Request, services: Services, key: str) -> Authenticated | None:
+    meta = request_meta(request)
     if len(key) > MAX_KEY_CHARS:
         key = STATEFUL_PREFIX  # refused like any other malformed key, without hashing 64 kB
     try:

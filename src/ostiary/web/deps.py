@@ -1,4 +1,4 @@
-"""Request-scoped dependencies: services, request metadata, the authenticated caller, CSRF.
+"""Request-scoped dependencies: services, the authenticated caller, CSRF (request metadata: web/meta.py).
 
 All async (no threadpool hop on the hot path). The resolved caller is cached on request.state so
 several dependencies in one request share one lookup.
@@ -12,13 +12,11 @@ from starlette.requests import Request
 
 from ostiary.authn.principals import Authenticated
 from ostiary.compose.services import Services
-from ostiary.core.context import RequestMeta
 from ostiary.core.errors import Forbidden, NotAuthenticated
 from ostiary.web.bearer import API_KEY_HEADER, authenticate_header, bearer_failure, refuse_key_in_query
 from ostiary.web.cookies import CookiePolicy
 from ostiary.web.csrf import SAFE_METHODS, check_origin, presented_token
-from ostiary.web.middleware.client_ip import client_ip
-from ostiary.web.middleware.request_id import request_id
+from ostiary.web.meta import request_meta
 from ostiary.web.payload import is_form
 
 _UNSET: Any = object()
@@ -34,14 +32,6 @@ def cookies_of(request: Request) -> CookiePolicy:
     return policy
 
 
-def request_meta(request: Request) -> RequestMeta:
-    return RequestMeta(
-        ip=client_ip(request),
-        user_agent=request.headers.get("user-agent", "")[:256],
-        request_id=request_id(request),
-    )
-
-
 async def optional_auth(request: Request) -> Authenticated | None:
     cached = getattr(request.state, "auth", _UNSET)
     if cached is not _UNSET:
@@ -55,7 +45,7 @@ async def optional_auth(request: Request) -> Authenticated | None:
     if request.scope.get("query_string"):  # SEC-52: a key in the URL refuses the request
         await refuse_key_in_query(request, services, request_meta(request))
     if authorization is not None or api_key is not None:  # a header first; the cookie is then ignored
-        found = await authenticate_header(request, services, request_meta(request), authorization, api_key)
+        found = await authenticate_header(request, services, authorization, api_key)
     elif session_id:
         record = await services.sessions.load(session_id, request_meta(request))
         if record is not None:

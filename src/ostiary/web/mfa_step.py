@@ -11,7 +11,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from ostiary.storage.interfaces.users import UserRecord
-from ostiary.web.deps import request_meta, services_of
+from ostiary.web.deps import services_of
+from ostiary.web.meta import request_meta
 from ostiary.web.pages_render import render_with_form_token
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}

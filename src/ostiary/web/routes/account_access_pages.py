@@ -19,7 +19,8 @@ from ostiary.authn.principals import Authenticated
 from ostiary.core.errors import NotFound, ValidationFailed
 from ostiary.storage.interfaces.api_keys import ApiKeyKind
 from ostiary.web.account_page import Posted, Problem, back_to, handle, render_account, signed_in, to_login
-from ostiary.web.deps import request_meta, services_of
+from ostiary.web.deps import services_of
+from ostiary.web.meta import request_meta
 from ostiary.web.policy_marks import policy
 from ostiary.web.routes.sessions import handle_of
 

@@ -27,7 +27,8 @@ from ostiary.web.account_page import (
     signed_in,
     to_login,
 )
-from ostiary.web.deps import cookies_of, request_meta, services_of
+from ostiary.web.deps import cookies_of, services_of
+from ostiary.web.meta import request_meta
 from ostiary.web.policy_marks import policy
 from ostiary.web.routes.profile import profile_changes, update_profile
 

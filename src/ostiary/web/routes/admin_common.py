@@ -13,7 +13,8 @@ from ostiary.policy import PolicyError
 from ostiary.storage.interfaces.rbac import GroupRow, RbacSnapshot, RoleRow
 from ostiary.storage.interfaces.realm import RealmPlan
 from ostiary.web.authorization import Authorized
-from ostiary.web.deps import request_meta, services_of
+from ostiary.web.deps import services_of
+from ostiary.web.meta import request_meta
 
 
 async def audit_admin(

@@ -8,8 +8,9 @@ from fastapi import APIRouter, Depends, Request
 
 from ostiary.authn.principals import Authenticated
 from ostiary.core.errors import NotFound
-from ostiary.web.deps import request_meta, services_of
+from ostiary.web.deps import services_of
 from ostiary.web.guards import require_permission
+from ostiary.web.meta import request_meta
 from ostiary.web.policy_marks import policy
 from ostiary.web.routes.auth import user_json
 

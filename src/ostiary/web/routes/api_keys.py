@@ -25,7 +25,8 @@ from ostiary.authn.principals import Authenticated
 from ostiary.core.errors import Forbidden, NotFound
 from ostiary.storage.interfaces.api_keys import ApiKeyRecord
 from ostiary.web.authorization import Authorized, require
-from ostiary.web.deps import request_meta, require_auth, require_user_csrf, services_of
+from ostiary.web.deps import require_auth, require_user_csrf, services_of
+from ostiary.web.meta import request_meta
 from ostiary.web.policy_marks import policy
 
 router = APIRouter(tags=["api keys"])

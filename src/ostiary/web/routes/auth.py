@@ -14,7 +14,8 @@ from ostiary.storage.interfaces.users import UserRecord
 from ostiary.tokens.bearer import BearerAuthenticated
 from ostiary.web.bearer import BearerChallenge, bearer_me
 from ostiary.web.csrf import check_origin
-from ostiary.web.deps import cookies_of, optional_auth, request_meta, require_auth, services_of, verify_csrf
+from ostiary.web.deps import cookies_of, optional_auth, require_auth, services_of, verify_csrf
+from ostiary.web.meta import request_meta
 from ostiary.web.mfa_step import mfa_required
 from ostiary.web.pages_render import render_login
 from ostiary.web.payload import read_payload

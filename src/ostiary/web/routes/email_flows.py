@@ -17,7 +17,8 @@ from ostiary.authn.principals import Authenticated
 from ostiary.core.errors import Forbidden, OstiaryError, RateLimited
 from ostiary.core.secrets import random_token
 from ostiary.web.csrf import check_origin
-from ostiary.web.deps import cookies_of, optional_auth, request_meta, require_user_csrf, services_of
+from ostiary.web.deps import cookies_of, optional_auth, require_user_csrf, services_of
+from ostiary.web.meta import request_meta
 from ostiary.web.mfa_step import NO_STORE, render_mfa_page
 from ostiary.web.pages_render import render
 from ostiary.web.payload import Payload, read_payload

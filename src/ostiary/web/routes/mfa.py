@@ -16,14 +16,8 @@ from ostiary.authn.mfa_login import MfaChallengeInvalid, MfaCompleted
 from ostiary.authn.principals import Authenticated
 from ostiary.core.errors import Forbidden, NotFound, OstiaryError
 from ostiary.web.csrf import check_origin
-from ostiary.web.deps import (
-    cookies_of,
-    optional_auth,
-    request_meta,
-    require_auth,
-    require_user_csrf,
-    services_of,
-)
+from ostiary.web.deps import cookies_of, optional_auth, require_auth, require_user_csrf, services_of
+from ostiary.web.meta import request_meta
 from ostiary.web.mfa_step import MFA_PATH, NO_STORE, render_mfa_page
 from ostiary.web.pages_render import render_login
 from ostiary.web.payload import Payload, read_payload

@@ -40,7 +40,8 @@ from ostiary.oauth2.requests import Params, authorization_request_params, single
 from ostiary.oauth2.scopes import intersect, parse_scope
 from ostiary.storage.interfaces.sessions import SessionRecord
 from ostiary.web.csrf import check_origin
-from ostiary.web.deps import optional_auth, request_meta, services_of, verify_csrf
+from ostiary.web.deps import optional_auth, services_of, verify_csrf
+from ostiary.web.meta import request_meta
 from ostiary.web.middleware.security_headers import csp_nonce
 from ostiary.web.oauth_http import authorization_response, to_oauth_request
 from ostiary.web.oauth_pages import (

@@ -15,7 +15,8 @@ from starlette.responses import JSONResponse, Response
 
 from ostiary.authn.principals import Authenticated
 from ostiary.core.errors import NotFound
-from ostiary.web.deps import request_meta, require_auth, require_user_csrf, services_of
+from ostiary.web.deps import require_auth, require_user_csrf, services_of
+from ostiary.web.meta import request_meta
 from ostiary.web.policy_marks import policy
 from ostiary.web.routes.oauth_authorize import oauth_of
 

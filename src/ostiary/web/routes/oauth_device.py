@@ -37,7 +37,8 @@ from ostiary.oauth2.scopes import format_scope, intersect
 from ostiary.storage.interfaces.oauth_device import DeviceAuthorization
 from ostiary.storage.interfaces.sessions import SessionRecord
 from ostiary.web.csrf import check_origin
-from ostiary.web.deps import optional_auth, request_meta, services_of, verify_csrf
+from ostiary.web.deps import optional_auth, services_of, verify_csrf
+from ostiary.web.meta import request_meta
 from ostiary.web.oauth_http import oauth_error_json, to_oauth_request, token_response
 from ostiary.web.oauth_pages import describe_scopes
 from ostiary.web.pages_render import render

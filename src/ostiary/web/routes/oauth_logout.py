@@ -28,7 +28,8 @@ from ostiary.authn.principals import Authenticated
 from ostiary.oauth2.errors import OAuthError
 from ostiary.oauth2.requests import OAuthRequest, single
 from ostiary.oidc.logout import LogoutRequest
-from ostiary.web.deps import cookies_of, optional_auth, request_meta, services_of, verify_csrf
+from ostiary.web.deps import cookies_of, optional_auth, services_of, verify_csrf
+from ostiary.web.meta import request_meta
 from ostiary.web.oauth_http import allow_form_action, to_oauth_request
 from ostiary.web.pages_render import render
 from ostiary.web.policy_marks import policy

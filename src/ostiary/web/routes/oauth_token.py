@@ -18,7 +18,8 @@ from starlette.responses import JSONResponse, Response
 
 from ostiary.core.errors import RateLimited
 from ostiary.oauth2.errors import NO_STORE_HEADERS, OAuthError
-from ostiary.web.deps import request_meta, services_of
+from ostiary.web.deps import services_of
+from ostiary.web.meta import request_meta
 from ostiary.web.oauth_http import oauth_error_json, to_oauth_request, token_response
 from ostiary.web.policy_marks import policy
 from ostiary.web.routes.oauth_authorize import oauth_of

@@ -24,14 +24,8 @@ from ostiary.storage.interfaces.passkeys import PasskeyRecord
 from ostiary.storage.interfaces.users import UserRecord
 from ostiary.web.account_page import render_account
 from ostiary.web.csrf import check_origin
-from ostiary.web.deps import (
-    cookies_of,
-    optional_auth,
-    request_meta,
-    require_auth,
-    require_user_csrf,
-    services_of,
-)
+from ostiary.web.deps import cookies_of, optional_auth, require_auth, require_user_csrf, services_of
+from ostiary.web.meta import request_meta
 from ostiary.web.mfa_step import NO_STORE
 from ostiary.web.payload import media_type, parse_json_object
 from ostiary.web.policy_marks import policy

@@ -21,7 +21,8 @@ from ostiary.authn.mfa import require_recent_auth
 from ostiary.authn.principals import Authenticated
 from ostiary.core.errors import NotFound, ValidationFailed
 from ostiary.storage.interfaces.users import UserRecord
-from ostiary.web.deps import request_meta, require_user_csrf, services_of
+from ostiary.web.deps import require_user_csrf, services_of
+from ostiary.web.meta import request_meta
 from ostiary.web.policy_marks import policy
 from ostiary.web.routes.auth import user_json
 

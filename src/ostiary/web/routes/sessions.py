@@ -10,7 +10,8 @@ from starlette.responses import RedirectResponse, Response
 from ostiary.authn.principals import Authenticated
 from ostiary.core.errors import NotFound
 from ostiary.storage.interfaces.sessions import SessionRecord
-from ostiary.web.deps import request_meta, require_auth, require_user_csrf, services_of
+from ostiary.web.deps import require_auth, require_user_csrf, services_of
+from ostiary.web.meta import request_meta
 from ostiary.web.payload import is_form
 from ostiary.web.policy_marks import policy
 

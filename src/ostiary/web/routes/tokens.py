@@ -29,7 +29,8 @@ from ostiary.tokens.bearer import BearerAuthenticated
 from ostiary.tokens.refresh import InvalidGrant
 from ostiary.tokens.service import TokenPair
 from ostiary.web.csrf import CSRF_HEADER, check_origin
-from ostiary.web.deps import request_meta, require_auth, require_user_csrf, services_of
+from ostiary.web.deps import require_auth, require_user_csrf, services_of
+from ostiary.web.meta import request_meta
 from ostiary.web.mfa_step import mfa_required
 from ostiary.web.middleware.request_id import request_id
 from ostiary.web.payload import media_type, parse_json_object
