@@ -56,6 +56,7 @@ def serve(
 
     from ostiary.compose.email import OUTBOX
     from ostiary.compose.realm import DEMO_REALM, demo_users, import_realm_file
+    from ostiary.web.http_protocol import CoalescingHttpToolsProtocol
     from ostiary.web.middleware.access_log import configure_logging
 
     if "issuer" not in load_settings().model_fields_set:
@@ -95,6 +96,7 @@ def serve(
         host=host,
         port=port,
         workers=workers,
+        http=CoalescingHttpToolsProtocol,  # one send per response instead of two (web/http_protocol.py)
         server_header=False,
         proxy_headers=False,  # ostiary resolves client IPs itself, from trusted proxies only
         log_config=None,
