@@ -87,7 +87,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         path = tmp_path / "t.db"
         shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
-        yield f"sqlite+aiosqlite:///{path}"
+        yield f"sqlite+ostiary:///{path}"
         return
     server: PostgresServer = request.getfixturevalue("postgres_server")
     name = server.create_database(template=server.migrated_template())

@@ -204,7 +204,7 @@ async def sql_database(request: Any, tmp_path: Path, kind: str) -> AsyncIterator
     """A migrated database of `kind` ("sqlite" or "postgresql"), for fixtures with their own params."""
     server = None
     if kind == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / f'{uuid.uuid4().hex}.db'}"
+        url = f"sqlite+ostiary:///{tmp_path / f'{uuid.uuid4().hex}.db'}"
     else:
         server = request.getfixturevalue("postgres_server")
         name = server.create_database()

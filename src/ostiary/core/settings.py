@@ -207,4 +207,4 @@ class Settings(BaseSettings):
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url
-        return f"sqlite+aiosqlite:///{(self.data_dir / 'ostiary.db').resolve()}"
+        return f"sqlite+ostiary:///{(self.data_dir / 'ostiary.db').resolve()}"

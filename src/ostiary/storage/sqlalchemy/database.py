@@ -1,13 +1,24 @@
 """The async engine and the two ways in: `read()` and `write()` (one transaction each).
 
-SQLite: WAL, a busy timeout and `BEGIN IMMEDIATE` for write transactions, so that two writers queue
-instead of failing on a lock upgrade. Connection-level failures surface as `StoreUnavailable` (503).
+SQLite: WAL and `BEGIN IMMEDIATE` for write transactions, so that two writers queue instead of
+failing on a lock upgrade. The default driver runs SQLite on the event loop's thread
+(`sqlite+ostiary://`, sqlite_inline.py; a plain `sqlite://` URL means it too); `sqlite+aiosqlite://`
+still works. Either way the queueing of writers is asynchronous: one process's write transactions
+take turns on an `asyncio.Lock` per database file, and a `BEGIN IMMEDIATE` refused because another
+process writes is retried after a sleep, for up to `WRITE_LOCK_WAIT_SECONDS`. A write transaction
+opened inside another on the same database would wait for itself; it is refused at once instead.
+Connection-level failures surface as `StoreUnavailable` (503).
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
+import weakref
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event
@@ -15,6 +26,41 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from ostiary.core.errors import StoreUnavailable
+from ostiary.storage.sqlalchemy.sqlite_inline import BUSY_TIMEOUT_MS, DRIVER
+
+WRITE_LOCK_WAIT_SECONDS = 30.0
+_BUSY_TIMEOUT_MS_THREADED = 30_000  # aiosqlite waits in its own thread, never the loop's
+
+
+def _is_locked(exc: OperationalError) -> bool:
+    return "database is locked" in str(exc.orig).lower()
+
+
+@dataclass
+class _WriteTransaction:
+    database: str
+    task: asyncio.Task[Any] | None  # a task started inside inherits the context, yet may wait its turn
+    active: bool = True
+
+
+_current_write: ContextVar[_WriteTransaction | None] = ContextVar("ostiary_sqlite_write", default=None)
+# One lock per event loop and database file: asyncio locks belong to one loop.
+_write_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _write_lock(database: str) -> asyncio.Lock:
+    locks = _write_locks.setdefault(asyncio.get_running_loop(), {})
+    lock = locks.get(database)
+    if lock is None:
+        lock = locks[database] = asyncio.Lock()
+    return lock
+
+
+def sqlite_driver_url(url: str) -> str:
+    """A plain `sqlite://` URL names the default driver (sqlite_inline.py)."""
+    return f"sqlite+{DRIVER}://" + url.removeprefix("sqlite://") if url.startswith("sqlite://") else url
 
 
 def _is_connection_failure(exc: DBAPIError) -> bool:
@@ -42,8 +88,10 @@ def _unavailable_on_connection_failure() -> Iterator[None]:
 
 class Database:
     def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10) -> None:
+        url = sqlite_driver_url(url)
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self.runs_on_loop = url.startswith(f"sqlite+{DRIVER}:")
         kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": not self.is_sqlite}
         if self.is_sqlite:
             kwargs["connect_args"] = {"timeout": 30}
@@ -55,6 +103,7 @@ class Database:
 
     def _configure_sqlite(self) -> None:
         sync_engine = self.engine.sync_engine
+        busy_timeout = BUSY_TIMEOUT_MS if self.runs_on_loop else _BUSY_TIMEOUT_MS_THREADED
 
         @event.listens_for(sync_engine, "connect")
         def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -64,13 +113,21 @@ class Database:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA busy_timeout={busy_timeout}")
             cursor.close()
 
         @event.listens_for(sync_engine, "begin")
         def _on_begin(conn: Any) -> None:
             mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
-            conn.exec_driver_sql(f"BEGIN {mode}")
+            if mode != "IMMEDIATE" or not self.runs_on_loop:
+                conn.exec_driver_sql(f"BEGIN {mode}")
+                return
+            # Refused at once when another process writes: `write()` retries without blocking the loop.
+            conn.exec_driver_sql("PRAGMA busy_timeout=0")
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            finally:
+                conn.exec_driver_sql(f"PRAGMA busy_timeout={busy_timeout}")
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -81,11 +138,48 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         with _unavailable_on_connection_failure():
-            async with self.engine.connect() as conn:
-                if self.is_sqlite:
-                    conn = await conn.execution_options(sqlite_begin="IMMEDIATE")
-                async with conn.begin():
+            if not self.is_sqlite:
+                async with self.engine.connect() as conn, conn.begin():
                     yield conn
+                return
+            outer = _current_write.get()
+            task = asyncio.current_task()
+            if outer is not None and outer.active and outer.database == self.url and outer.task is task:
+                raise RuntimeError(
+                    "a write transaction was opened inside another on the same SQLite database, "
+                    "where it would wait for itself; finish the first one before starting the next"
+                )
+            transaction = _WriteTransaction(self.url, task)
+            token = _current_write.set(transaction)
+            try:
+                async with _write_lock(self.url):
+                    stack, conn = await self._begin_sqlite_write()
+                    async with stack:
+                        yield conn
+            finally:
+                transaction.active = False
+                _current_write.reset(token)
+
+    async def _begin_sqlite_write(self) -> tuple[AsyncExitStack, AsyncConnection]:
+        """A connection in `BEGIN IMMEDIATE`, waiting (asynchronously) while another process writes."""
+        deadline = time.monotonic() + WRITE_LOCK_WAIT_SECONDS
+        delay = 0.001
+        while True:
+            stack = AsyncExitStack()
+            try:
+                conn = await stack.enter_async_context(self.engine.connect())
+                conn = await conn.execution_options(sqlite_begin="IMMEDIATE")
+                await stack.enter_async_context(conn.begin())
+                return stack, conn
+            except OperationalError as exc:
+                await stack.aclose()
+                if not _is_locked(exc) or time.monotonic() + delay > deadline:
+                    raise
+            except BaseException:
+                await stack.aclose()
+                raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)
 
     async def ping(self) -> bool:
         try:

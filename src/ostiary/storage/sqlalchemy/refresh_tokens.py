@@ -8,8 +8,6 @@ SQLite runs every write transaction as BEGIN IMMEDIATE, which serialises writers
 
 from __future__ import annotations
 
-import asyncio
-
 from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
@@ -82,10 +80,6 @@ class SqlRefreshTokenStore:
 
     def __init__(self, db: Database) -> None:
         self._db = db
-        # SQLite has one writer at a time anyway; queueing this process's rotations here instead of
-        # in SQLite's busy handler (which sleeps up to 100 ms per retry) keeps a burst of parallel
-        # refreshes fast. Correctness does not depend on it: the conditional UPDATE decides.
-        self._sqlite_lock = asyncio.Lock() if db.is_sqlite else None
 
     async def create_family(self, family: RefreshFamily, first: RefreshTokenRecord) -> None:
         try:
@@ -121,14 +115,8 @@ class SqlRefreshTokenStore:
     async def rotate(
         self, digest: str, successor: RefreshTokenRecord, *, at: float, access_expires_at: float
     ) -> bool:
-        if self._sqlite_lock is None:
-            return await self._rotate(digest, successor, at=at, access_expires_at=access_expires_at)
-        async with self._sqlite_lock:
-            return await self._rotate(digest, successor, at=at, access_expires_at=access_expires_at)
-
-    async def _rotate(
-        self, digest: str, successor: RefreshTokenRecord, *, at: float, access_expires_at: float
-    ) -> bool:
+        # On SQLite this process's writers already queue in Database.write; correctness does not
+        # depend on that either: the conditional UPDATE below decides.
         family_of_token = select(_T.c.family_id).where(_T.c.digest == digest).scalar_subquery()
         try:
             async with self._db.write() as conn:
