@@ -93,9 +93,7 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
         return
     size = int(path.strip("/") or 2)
     body = b"x" * size
-    await send(
-        {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"%d" % size)]}
-    )
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"%d" % size)]})
     await send({"type": "http.response.body", "body": body})
 
 
