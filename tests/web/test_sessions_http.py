@@ -15,6 +15,7 @@ from helpers import (
     PASSWORD,
     Harness,
     add_user,
+    audit_rows,
     csrf,
     login,
     make_app,
@@ -137,12 +138,24 @@ async def test_an_admin_revoking_a_users_sessions_ends_them(h: Harness) -> None:
     await login(victim_a, "alice")
     await login(victim_b, "alice")
     token = await login(admin, "root")
+    phone = await h.http.post("/auth/token", json={"username": "alice", "password": PASSWORD})
+    assert phone.status_code == 200
     response = await admin.post(f"/admin/users/{alice.id}/sessions/revoke", headers=csrf(token))
     assert response.status_code == 200
-    assert response.json() == {"revoked": 2}
+    assert response.json() == {"revoked": 2, "token_families": 1}
     assert (await victim_a.get("/auth/me")).status_code == 401
     assert (await victim_b.get("/auth/me")).status_code == 401
     assert (await admin.get("/auth/me")).status_code == 200
+    # The phone's tokens end too: its refresh token is refused, its family is gone from the user's.
+    refreshed = await h.http.post(
+        "/auth/token/refresh", json={"refresh_token": phone.json()["refresh_token"]}
+    )
+    assert refreshed.status_code == 400
+    user = await h.services.users.get(alice.id)
+    assert user is not None and user.tokens_not_before is not None  # access tokens: introspect inactive
+    [event] = await audit_rows(h.services, "admin.sessions_revoke")
+    assert event["actor"] != event["subject"] == alice.id
+    assert (event["details"]["count"], event["details"]["token_families"]) == (2, 1)
     missing = await admin.post("/admin/users/no-such-user/sessions/revoke", headers=csrf(token))
     assert missing.status_code == 404
 

@@ -145,9 +145,18 @@ class AccountService:
             "admin.disable" if disabled else "admin.enable", meta, actor=actor, subject=user.id
         )
 
-    async def _revoke_credentials(self, user_id: str, reason: str) -> None:
-        if self._credentials is not None:
-            await self._credentials.revoke_user(user_id, reason=reason)
+    async def sign_out_everywhere(self, user_id: str) -> tuple[int, int]:
+        """An administrator's sign-out of a user (a lost device, a suspected compromise): every
+        browser session ends, and so do the user's tokens — access tokens by the user's not-before,
+        refresh-token families revoked. Returns (sessions ended, token families revoked)."""
+        user = await self._require(user_id)
+        sessions = await self._sessions.revoke_user(user.id)
+        return sessions, await self._revoke_credentials(user.id, "admin_sign_out")
+
+    async def _revoke_credentials(self, user_id: str, reason: str) -> int:
+        if self._credentials is None:
+            return 0
+        return await self._credentials.revoke_user(user_id, reason=reason)
 
     async def _set_password(self, user: UserRecord, new: str) -> None:
         self._policy.check(new, username=user.username, email=user.email, has_mfa=user.mfa_enabled)

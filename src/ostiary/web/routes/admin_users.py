@@ -7,7 +7,6 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 
 from ostiary.authn.principals import Authenticated
-from ostiary.core.errors import NotFound
 from ostiary.web.deps import services_of
 from ostiary.web.guards import require_permission
 from ostiary.web.meta import request_meta
@@ -36,14 +35,18 @@ async def list_users(
 async def revoke_user_sessions(
     user_id: str, request: Request, auth: Authenticated = CAN_MANAGE
 ) -> dict[str, int]:
+    """Sign a user out everywhere: browser sessions, and their tokens (docs/account.md)."""
     services = services_of(request)
-    if await services.users.get(user_id) is None:
-        raise NotFound("No such user.")
-    count = await services.sessions.revoke_user(user_id)
+    sessions, families = await services.accounts.sign_out_everywhere(user_id)
     await services.auditor.record(
-        "admin.sessions_revoke", request_meta(request), actor=auth.user.id, subject=user_id, count=count
+        "admin.sessions_revoke",
+        request_meta(request),
+        actor=auth.user.id,
+        subject=user_id,
+        count=sessions,
+        token_families=families,
     )
-    return {"revoked": count}
+    return {"revoked": sessions, "token_families": families}
 
 
 @router.post("/{user_id}/disable")
