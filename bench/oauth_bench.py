@@ -9,7 +9,10 @@ CPU) with 8 connections for a bounded time. Lines:
 - `introspection`: POST introspection with one token issued beforehand (RFC 7662).
 
 Ratios are ostiary req/s over the peer's req/s in the same run; the target (issue 5) is ≥ 1.2× node
-oidc-provider on both. Peers are installed on first use into ignored directories: oidc-provider with
+oidc-provider on both. ostiary and oidc-provider run side by side and are measured in alternating
+rounds (ostiary, oidc-provider, ostiary, …; `--rounds`, default 3), each figure the median of its
+rounds: on a shared machine the speed drifts within a minute, and two servers measured a minute
+apart mostly measure that drift. django-oauth-toolkit (hundreds of times slower) runs once, after. Peers are installed on first use into ignored directories: oidc-provider with
 `npm install` into bench/peers/oidc-provider/node_modules, django-oauth-toolkit into a venv at
 bench/peers/dot/.venv. `--quick` runs each line for one second (the smoke test).
 """
@@ -25,12 +28,13 @@ import secrets
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -277,7 +281,11 @@ def wrk_post(wrk: str, url: str, body: str, seconds: float, workdir: Path) -> fl
     return float(match.group(1))
 
 
+LINES = ("client_credentials", "introspection")
+
+
 def measure(server: Running, wrk: str, seconds: float, workdir: Path) -> dict[str, float]:
+    """One round of both lines against one server."""
     token = issue_token(server)
     check_introspection(server, token)
     cc = wrk_post(
@@ -291,30 +299,50 @@ def measure(server: Running, wrk: str, seconds: float, workdir: Path) -> dict[st
     return {"client_credentials": cc, "introspection": intro}
 
 
+def alternating(
+    servers: list[Running], wrk: str, seconds: float, rounds: int, workdir: Path
+) -> dict[str, dict[str, float]]:
+    """Median req/s per server and line over `rounds` rounds, the servers taking turns in each."""
+    samples: dict[str, dict[str, list[float]]] = {s.name: {line: [] for line in LINES} for s in servers}
+    for _ in range(rounds):
+        for server in servers:
+            for line, rate in measure(server, wrk, seconds, workdir).items():
+                samples[server.name][line].append(rate)
+    return {
+        name: {line: statistics.median(rates) for line, rates in lines.items()}
+        for name, lines in samples.items()
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--seconds", type=float, default=10.0, help="load per line (default 10)")
-    parser.add_argument("--quick", action="store_true", help="one second per line (smoke test)")
+    parser.add_argument("--seconds", type=float, default=5.0, help="load per line and round (default 5)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3)")
+    parser.add_argument("--quick", action="store_true", help="one second, one round (smoke test)")
     parser.add_argument("--no-dot", action="store_true", help="skip django-oauth-toolkit")
     parser.add_argument("--no-node", action="store_true", help="skip node oidc-provider")
     args = parser.parse_args()
     seconds = 1.0 if args.quick else min(args.seconds, 60.0)
+    rounds = 1 if args.quick else max(1, min(args.rounds, 9))
     wrk = ensure_wrk()
     results: dict[str, dict[str, float]] = {}
-    with tempfile.TemporaryDirectory(prefix="ostiary-oauth-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="ostiary-oauth-bench-") as tmp, ExitStack() as stack:
         workdir = Path(tmp)
-        with run_ostiary(workdir) as server:
-            results["ostiary"] = measure(server, wrk, seconds, workdir)
+        servers = [stack.enter_context(run_ostiary(workdir))]
         if not args.no_node and ensure_node_peer():
-            with run_node_peer() as server:
-                results["oidc-provider"] = measure(server, wrk, seconds, workdir)
+            servers.append(stack.enter_context(run_node_peer()))
+        results.update(alternating(servers, wrk, seconds, rounds, workdir))
+        stack.close()
         if not args.no_dot and ensure_dot_peer():
             with run_dot_peer(workdir) as server:
                 results["django-oauth-toolkit"] = measure(server, wrk, seconds, workdir)
     ours = results["ostiary"]
-    for line in ("client_credentials", "introspection"):
+    print(
+        f"method: wrk, {CONNECTIONS} connections, {seconds:.0f} s per line and round, {rounds} rounds (medians)"
+    )
+    for line in LINES:
         print(f"{line}: ostiary {ours[line]:,.0f} req/s")
         for peer, figures in results.items():
             if peer == "ostiary":
