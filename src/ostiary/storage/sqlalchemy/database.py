@@ -21,7 +21,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import ColumnElement, Table, delete, event, select
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -29,6 +29,7 @@ from ostiary.core.errors import StoreUnavailable
 from ostiary.storage.sqlalchemy.sqlite_inline import BUSY_TIMEOUT_MS, DRIVER
 
 WRITE_LOCK_WAIT_SECONDS = 30.0
+PURGE_BATCH = 500  # rows per transaction when deleting in bulk (`Database.delete_in_batches`)
 _BUSY_TIMEOUT_MS_THREADED = 30_000  # aiosqlite waits in its own thread, never the loop's
 
 
@@ -180,6 +181,22 @@ class Database:
                 raise
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.05)
+
+    async def delete_in_batches(self, table: Table, condition: ColumnElement[bool]) -> int:
+        """Delete the rows of `table` matching `condition`, `PURGE_BATCH` at a time, each batch its
+        own transaction: a large backlog neither runs as one long statement (which, with SQLite on
+        the loop's thread, would stall every request) nor holds the write lock for its whole length.
+        Returns how many rows were deleted. `table` must have a one-column primary key."""
+        [key] = table.primary_key.columns
+        batch = select(key).where(condition).limit(PURGE_BATCH).scalar_subquery()
+        deleted = 0
+        while True:
+            async with self.write() as conn:
+                count = int((await conn.execute(delete(table).where(key.in_(batch)))).rowcount)
+            deleted += count
+            if count < PURGE_BATCH:
+                return deleted
+            await asyncio.sleep(0)  # let waiting requests and writers in between batches
 
     async def ping(self) -> bool:
         try:

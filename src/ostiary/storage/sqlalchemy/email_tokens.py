@@ -82,5 +82,4 @@ class SqlEmailTokenStore:
             return int((await conn.execute(stmt)).rowcount)
 
     async def purge_expired(self, *, now: float) -> int:
-        async with self._db.write() as conn:
-            return int((await conn.execute(delete(_TOKENS).where(_TOKENS.c.expires_at <= now))).rowcount)
+        return await self._db.delete_in_batches(_TOKENS, _TOKENS.c.expires_at <= now)

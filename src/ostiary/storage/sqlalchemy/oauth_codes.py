@@ -107,7 +107,5 @@ class SqlAuthorizationCodeStore:
 
     async def purge(self, *, before: float) -> int:
         """Delete codes that expired unredeemed and redemptions no longer remembered, before `before`."""
-        async with self._db.write() as conn:
-            live = await conn.execute(delete(_L).where(_L.c.expires_at < before))
-            redeemed = await conn.execute(delete(_R).where(_R.c.forget_after < before))
-        return int(live.rowcount) + int(redeemed.rowcount)
+        live = await self._db.delete_in_batches(_L, _L.c.expires_at < before)
+        return live + await self._db.delete_in_batches(_R, _R.c.forget_after < before)

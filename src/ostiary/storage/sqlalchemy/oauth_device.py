@@ -132,6 +132,4 @@ class SqlDeviceCodeStore:
 
     async def purge(self, *, before: float) -> int:
         """Delete authorizations that expired before `before` (redeemed ones are already gone)."""
-        async with self._db.write() as conn:
-            result = await conn.execute(delete(_D).where(_D.c.expires_at < before))
-        return int(result.rowcount)
+        return await self._db.delete_in_batches(_D, _D.c.expires_at < before)

@@ -7,7 +7,7 @@ so concurrent revocations of one grant are harmless. An opaque token keeps its r
 
 from __future__ import annotations
 
-from sqlalchemy import case, delete, insert, select, update
+from sqlalchemy import case, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import RowMapping
@@ -65,9 +65,7 @@ class SqlRevokedGrantStore:
 
     async def purge(self, *, before: float) -> int:
         """Forget revocations whose `remember_until` is before `before`."""
-        async with self._db.write() as conn:
-            result = await conn.execute(delete(_G).where(_G.c.remember_until < before))
-        return int(result.rowcount)
+        return await self._db.delete_in_batches(_G, _G.c.remember_until < before)
 
 
 def _token(row: RowMapping) -> OpaqueAccessToken:
@@ -151,6 +149,4 @@ class SqlOpaqueTokenStore:
 
     async def purge(self, *, before: float) -> int:
         """Delete tokens (revoked or not) that expired before `before`."""
-        async with self._db.write() as conn:
-            result = await conn.execute(delete(_A).where(_A.c.expires_at < before))
-        return int(result.rowcount)
+        return await self._db.delete_in_batches(_A, _A.c.expires_at < before)

@@ -203,6 +203,4 @@ class SqlPasskeyChallengeStore:
         return _challenge(row) if row else None
 
     async def purge_expired(self, *, now: float) -> int:
-        async with self._db.write() as conn:
-            result = await conn.execute(delete(_CHALLENGES).where(_CHALLENGES.c.expires_at <= now))
-        return int(result.rowcount)
+        return await self._db.delete_in_batches(_CHALLENGES, _CHALLENGES.c.expires_at <= now)

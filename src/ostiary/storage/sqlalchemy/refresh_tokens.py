@@ -8,6 +8,8 @@ SQLite runs every write transaction as BEGIN IMMEDIATE, which serialises writers
 
 from __future__ import annotations
 
+import asyncio
+
 from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
@@ -15,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from ostiary.core.errors import Conflict
 from ostiary.storage.interfaces.refresh_tokens import RefreshFamily, RefreshTokenRecord
 from ostiary.storage.sqlalchemy import tables as t
-from ostiary.storage.sqlalchemy.database import Database
+from ostiary.storage.sqlalchemy.database import PURGE_BATCH, Database
 
 _F = t.refresh_families
 _T = t.refresh_tokens
@@ -217,10 +219,14 @@ class SqlRefreshTokenStore:
 
     async def purge(self, *, before: float) -> int:
         ended = or_(_F.c.revoked_at < before, _F.c.expires_at < before)
-        async with self._db.write() as conn:
-            ids = list((await conn.execute(select(_F.c.id).where(ended))).scalars())
-            if not ids:
-                return 0
-            await conn.execute(delete(_T).where(_T.c.family_id.in_(ids)))
-            await conn.execute(delete(_F).where(_F.c.id.in_(ids)))
-        return len(ids)
+        purged = 0
+        while True:  # a batch of families and their tokens per transaction (Database.delete_in_batches)
+            async with self._db.write() as conn:
+                ids = list((await conn.execute(select(_F.c.id).where(ended).limit(PURGE_BATCH))).scalars())
+                if ids:
+                    await conn.execute(delete(_T).where(_T.c.family_id.in_(ids)))
+                    await conn.execute(delete(_F).where(_F.c.id.in_(ids)))
+            purged += len(ids)
+            if len(ids) < PURGE_BATCH:
+                return purged
+            await asyncio.sleep(0)
