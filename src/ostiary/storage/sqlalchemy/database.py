@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Table, delete, event, select
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -181,6 +182,14 @@ class Database:
                 raise
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.05)
+
+    async def take(self, table: Table, *conditions: ColumnElement[bool]) -> RowMapping | None:
+        """Delete the one row matching `conditions` and return it, in one atomic statement: how a
+        single-use record (a challenge, an emailed link) is used, so two concurrent uses cannot both
+        get it."""
+        statement = delete(table).where(*conditions).returning(*table.c)
+        async with self.write() as conn:
+            return (await conn.execute(statement)).mappings().first()
 
     async def delete_in_batches(self, table: Table, condition: ColumnElement[bool]) -> int:
         """Delete the rows of `table` matching `condition`, `PURGE_BATCH` at a time, each batch its

@@ -61,19 +61,14 @@ class SqlEmailTokenStore:
     async def consume(
         self, digest: str, purpose: str, *, now: float, binding: str | None = None
     ) -> EmailToken | None:
-        stmt = (
-            delete(_TOKENS)
-            .where(
-                _TOKENS.c.digest == digest,
-                _TOKENS.c.purpose == purpose,
-                _TOKENS.c.expires_at > now,
-                # A bound entry needs the same binding; an unbound one ignores what is presented.
-                or_(_TOKENS.c.binding.is_(None), _TOKENS.c.binding == binding),
-            )
-            .returning(*_TOKENS.c)
+        row = await self._db.take(
+            _TOKENS,
+            _TOKENS.c.digest == digest,
+            _TOKENS.c.purpose == purpose,
+            _TOKENS.c.expires_at > now,
+            # A bound entry needs the same binding; an unbound one ignores what is presented.
+            or_(_TOKENS.c.binding.is_(None), _TOKENS.c.binding == binding),
         )
-        async with self._db.write() as conn:
-            row = (await conn.execute(stmt)).mappings().first()
         return _token(row) if row else None
 
     async def delete_for_user(self, user_id: str, purposes: Collection[str]) -> int:

@@ -180,13 +180,7 @@ class SqlMfaChallengeStore:
         return _challenge(row) if row else None
 
     async def consume(self, digest: str, *, now: float) -> MfaChallenge | None:
-        stmt = (
-            delete(_CHALLENGES)
-            .where(_CHALLENGES.c.digest == digest, _CHALLENGES.c.expires_at > now)
-            .returning(*_CHALLENGES.c)
-        )
-        async with self._db.write() as conn:
-            row = (await conn.execute(stmt)).mappings().first()
+        row = await self._db.take(_CHALLENGES, _CHALLENGES.c.digest == digest, _CHALLENGES.c.expires_at > now)
         return _challenge(row) if row else None
 
     async def purge_expired(self, *, now: float) -> int:
