@@ -7,8 +7,9 @@ the verification page are what make guessing it useless (RFC 8628 §5.1, SEC-37)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal, Protocol
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any, Literal, Protocol
 
 DeviceStatus = Literal["pending", "approved", "denied"]
 
@@ -28,6 +29,13 @@ class DeviceAuthorization:
     auth_time: float | None = None
     amr: tuple[str, ...] = ()
     last_polled_at: float | None = None
+
+    @classmethod
+    def from_fields(cls, data: Mapping[str, Any]) -> DeviceAuthorization:
+        """A record from a stored mapping with a key per field (sequences for the tuples); other
+        keys are ignored. How both the SQL and the Redis store read one back."""
+        values = {f.name: data[f.name] for f in fields(cls)}
+        return cls(**{**values, "scope": tuple(values["scope"]), "amr": tuple(values["amr"])})
 
 
 class DeviceCodeStore(Protocol):

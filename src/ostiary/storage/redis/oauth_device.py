@@ -79,21 +79,8 @@ def _fields(**values: Any) -> list[str]:
 
 
 def _record(pairs: Sequence[Any]) -> DeviceAuthorization:
-    data = {_text(pairs[i]): json.loads(_text(pairs[i + 1])) for i in range(0, len(pairs), 2)}
-    return DeviceAuthorization(
-        device_code_digest=data["device_code_digest"],
-        user_code_digest=data["user_code_digest"],
-        client_id=data["client_id"],
-        scope=tuple(data["scope"]),
-        grant_id=data["grant_id"],
-        issued_at=data["issued_at"],
-        expires_at=data["expires_at"],
-        interval=data["interval"],
-        status=data["status"],
-        user_id=data["user_id"],
-        auth_time=data["auth_time"],
-        amr=tuple(data["amr"]),
-        last_polled_at=data["last_polled_at"],
+    return DeviceAuthorization.from_fields(
+        {_text(pairs[i]): json.loads(_text(pairs[i + 1])) for i in range(0, len(pairs), 2)}
     )
 
 

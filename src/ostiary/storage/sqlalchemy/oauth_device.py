@@ -42,21 +42,7 @@ def _values(record: DeviceAuthorization) -> dict[str, Any]:
 
 
 def _record(row: RowMapping) -> DeviceAuthorization:
-    return DeviceAuthorization(
-        device_code_digest=row["device_code_digest"],
-        user_code_digest=row["user_code_digest"],
-        client_id=row["client_id"],
-        scope=tuple(row["scope"]),
-        grant_id=row["grant_id"],
-        issued_at=row["issued_at"],
-        expires_at=row["expires_at"],
-        interval=row["poll_interval"],
-        status=row["status"],
-        user_id=row["user_id"],
-        auth_time=row["auth_time"],
-        amr=tuple(row["amr"]),
-        last_polled_at=row["last_polled_at"],
-    )
+    return DeviceAuthorization.from_fields({**row, "interval": row["poll_interval"]})
 
 
 class SqlDeviceCodeStore:
