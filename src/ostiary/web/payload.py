@@ -9,6 +9,7 @@ from typing import Any
 from starlette.requests import Request
 
 from ostiary.core.errors import ValidationFailed
+from ostiary.oauth2.requests import parse_media_type
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ FORM_MEDIA_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 def media_type(request: Request) -> str:
     """The Content-Type without parameters, lower-cased ("" when absent)."""
-    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return parse_media_type(request.headers.get("content-type", ""))
 
 
 def is_form(request: Request) -> bool:
