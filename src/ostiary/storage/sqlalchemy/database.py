@@ -95,8 +95,9 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         self.runs_on_loop = url.startswith(f"sqlite+{DRIVER}:")
         kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": not self.is_sqlite}
-        if self.is_sqlite:
-            kwargs["connect_args"] = {"timeout": 30}
+        if self.is_sqlite:  # sqlite3's own busy wait, until the connect hook sets `busy_timeout`
+            wait = BUSY_TIMEOUT_MS if self.runs_on_loop else _BUSY_TIMEOUT_MS_THREADED
+            kwargs["connect_args"] = {"timeout": wait / 1000}
         else:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_timeout=10)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
