@@ -44,6 +44,19 @@ def render_with_form_token(
     return response
 
 
+MAX_LOGIN_HINT = 320  # an email address's limit (RFC 5321), the longest login identifier we take
+
+
+def login_hint(value: str | None) -> str:
+    """OIDC Core §3.1.2.1 `login_hint`, for pre-filling the login form's identifier: kept only when
+    it could be one (printable, at most `MAX_LOGIN_HINT` characters), else ignored. It only fills a
+    field the user sees and can change; the template escapes it."""
+    hint = (value or "").strip()
+    if len(hint) > MAX_LOGIN_HINT or not hint.isprintable():
+        return ""
+    return hint
+
+
 def render_login(
     request: Request,
     *,

@@ -338,3 +338,36 @@ async def test_forged_or_expired_return_to_is_refused(h: Harness, clock: FrozenC
     clock.advance(901)
     expired = await browser.get(back.headers["location"])
     assert expired.status_code == 400 and "expired" in expired.text
+
+
+async def test_login_hint_prefills_the_login_form(h: Harness) -> None:
+    """OIDC Core §3.1.2.1: the hint travels to the login page and fills the identifier field."""
+    client = await register_client(h)
+    browser = h.client()
+    params = authorize_params(client, Pkce(), login_hint="alice@example.org")
+    first = await browser.get("/authorize", params=params)
+    assert first.status_code == 303
+    assert query_of(first.headers["location"])["login_hint"] == "alice@example.org"
+    page = await browser.get(first.headers["location"])
+    assert 'name="username" autocomplete="username" required value="alice@example.org"' in page.text
+    back = await sign_in(browser, first, "alice")  # the hint changes nothing about signing in
+    assert back.headers["location"].startswith("/authorize/continue?request=")
+
+
+@pytest.mark.parametrize(
+    ("hint", "shown"),
+    [
+        ('"><script>alert(1)</script>', 'value="&#34;&gt;&lt;script&gt;alert(1)&lt;/script&gt;"'),
+        ("bob\r\nSet-Cookie: x=1", 'value=""'),  # not printable: ignored
+        ("a" * 321, 'value=""'),  # longer than any login identifier: ignored
+        ("  carol  ", 'value="carol"'),
+    ],
+)
+async def test_a_hostile_or_odd_login_hint_is_escaped_or_ignored(h: Harness, hint: str, shown: str) -> None:
+    client = await register_client(h)
+    first = await h.client().get("/authorize", params=authorize_params(client, Pkce(), login_hint=hint))
+    assert first.status_code == 303
+    page = await h.client().get(first.headers["location"])
+    assert page.status_code == 200
+    assert shown in page.text
+    assert "<script>alert(1)" not in page.text

@@ -57,6 +57,7 @@ from ostiary.web.oauth_pending import (
     RESUME_TTL_SECONDS,
     PendingRequests,
 )
+from ostiary.web.pages_render import login_hint
 from ostiary.web.policy_marks import policy
 
 router = APIRouter(include_in_schema=False)
@@ -140,7 +141,9 @@ async def answer(request: Request, params: Params, *, signed_in_after: int | Non
         return_to = f"{CONTINUE_PATH}?{urlencode({'request': pending_of(request).seal(params, 'resume')})}"
         if len(return_to) > MAX_SEALED_LENGTH:
             return fail(InvalidRequest("The authorization request is too long."))
-        return RedirectResponse(f"{LOGIN_PATH}?{urlencode({'next': return_to})}", 303, headers=NO_STORE)
+        login = {"next": return_to, "login_hint": login_hint(checked.login_hint)}  # OIDC Core §3.1.2.1
+        query = urlencode({name: value for name, value in login.items() if value})
+        return RedirectResponse(f"{LOGIN_PATH}?{query}", 303, headers=NO_STORE)
 
     scopes = await wiring.users.grantable_scopes(auth.user.id, checked.scope) or ()
     if not scopes:

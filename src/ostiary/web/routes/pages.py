@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from ostiary.web.deps import optional_auth, services_of
-from ostiary.web.pages_render import render, render_login, render_with_form_token
+from ostiary.web.pages_render import login_hint, render, render_login, render_with_form_token
 from ostiary.web.policy_marks import policy
 from ostiary.web.redirects import safe_next
 from ostiary.web.routes.sessions import handle_of
@@ -43,7 +43,12 @@ async def login_page(request: Request) -> HTMLResponse:
         notice = "You are logged out."
     elif request.query_params.get("reauth") == "1":  # from an account page (SEC-14)
         notice = "Sign in again to confirm it is you; you will go straight back."
-    return render_login(request, next_url=safe_next(request.query_params.get("next")), notice=notice)
+    return render_login(
+        request,
+        next_url=safe_next(request.query_params.get("next")),
+        username=login_hint(request.query_params.get("login_hint")),  # from /authorize
+        notice=notice,
+    )
 
 
 @router.get("/register")
