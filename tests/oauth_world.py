@@ -213,6 +213,7 @@ async def build_world(
             refresh=refresh,
             opaque=opaque,
             revoked=revoked,
+            users=user_store,
             clock=clock,
         ),
         revoker=OAuthGrantRevoker(revoked=revoked, refresh=refresh, opaque=opaque, clock=clock),

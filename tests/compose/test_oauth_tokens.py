@@ -252,6 +252,7 @@ async def test_a_missing_signing_key_is_a_server_error_and_nothing_is_kept(world
         refresh=world.refresh,
         opaque=world.opaque,
         revoked=world.revoked,
+        users=world.users,
         clock=world.clock,
     )
     with pytest.raises(ServerError):

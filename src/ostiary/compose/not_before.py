@@ -5,10 +5,12 @@ Bulk revocations end refresh-token families by the hundred and report a count, s
 never hears of the grants they belonged to; and a JWT access token cannot be recalled at all. A
 timestamp on the user (`UserRecord.tokens_not_before`) and on the client
 (`Client.tokens_not_before`) closes both gaps: introspection and UserInfo (`TokenInspector`) refuse
-an access token issued before either, whatever its grant. The user's is set by `UserTokenRevoker`
-(password change or reset, disable, lockout, realm import of a disabled user); the client's by
-`ClientRegistry` when the client is disabled or its secret rotated. Resource servers that verify
-JWTs locally still accept them until they expire (≤ the access-token lifetime, docs/oauth.md).
+an access token issued before either, whatever its grant, and an authorization code issued before
+the user's mints nothing (`OAuthTokenMinter`, through `GrantContext.authorized_at`). The user's is
+set by `UserTokenRevoker` (password change or reset, disable, lockout, realm import of a disabled
+user, an administrator's sign-out); the client's by `ClientRegistry` when the client is disabled or
+its secret rotated. Resource servers that verify JWTs locally still accept them until they expire
+(≤ the access-token lifetime, docs/oauth.md).
 
 The boundary. A token is refused when its issue instant, in whole milliseconds, is *before* the
 not-before in whole milliseconds; one issued in the same millisecond or later is kept. `iat` alone

@@ -159,6 +159,7 @@ def build_oauth(
         refresh=tokens.refresh,
         opaque=opaque,
         revoked=checked,
+        users=user_store,
         clock=clock,
     )
     revoker = OAuthGrantRevoker(revoked=checked, refresh=tokens.refresh, opaque=opaque, clock=clock)

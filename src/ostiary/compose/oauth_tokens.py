@@ -21,6 +21,7 @@ import math
 import secrets
 from typing import Any
 
+from ostiary.compose.not_before import issued_before, millis
 from ostiary.compose.tokens import LEEWAY, MAX_TOKEN_LIFETIME
 from ostiary.core.clock import Clock
 from ostiary.core.secrets import sha256_hex
@@ -30,6 +31,7 @@ from ostiary.oauth2.minting import GrantContext, TokenSet
 from ostiary.oauth2.scopes import format_scope
 from ostiary.oidc.id_tokens import IdTokenSigner
 from ostiary.storage.interfaces.oauth_grants import OpaqueAccessToken, OpaqueTokenStore, RevokedGrantStore
+from ostiary.storage.interfaces.users import UserStore
 from ostiary.tokens.access_tokens import AccessTokenIssuer
 from ostiary.tokens.refresh import RefreshTokens
 
@@ -70,9 +72,11 @@ class OAuthTokenMinter:
         refresh: RefreshTokens,
         opaque: OpaqueTokenStore,
         revoked: RevokedGrantStore,
+        users: UserStore,
         clock: Clock,
     ) -> None:
         self._access = access_tokens
+        self._users = users
         self._audience = audience
         self._id_tokens = id_tokens
         self._refresh = refresh
@@ -85,6 +89,8 @@ class OAuthTokenMinter:
             raise ServerError()  # a grant bug: a refresh token always belongs to a user
         if not ctx.new_grant and await self._revoked.is_revoked(ctx.grant_id):
             raise InvalidGrant("The authorization grant has been revoked.")
+        if ctx.user_id is not None and ctx.authorized_at is not None:
+            await self._check_user_still_authorizes(ctx.user_id, ctx.authorized_at)
         # Everything that can fail without side effects (signing) happens before anything is stored.
         access_token, expires_in, opaque_record = self._access_token(ctx)
         id_token = self._id_token(ctx, access_token)
@@ -105,6 +111,14 @@ class OAuthTokenMinter:
             refresh_token=refresh_token,
             id_token=id_token,
         )
+
+    async def _check_user_still_authorizes(self, user_id: str, authorized_at: float) -> None:
+        """An authorization given before the user's not-before (a password change or reset, a
+        disable, a lockout, an administrator's sign-out) or by a user since disabled or deleted
+        mints nothing (compose/not_before.py)."""
+        user = await self._users.get(user_id)
+        if user is None or user.disabled or issued_before(millis(authorized_at), user.tokens_not_before):
+            raise InvalidGrant("The authorization is no longer valid. Sign in and authorize again.")
 
     def _access_token(self, ctx: GrantContext) -> tuple[str, int, OpaqueAccessToken | None]:
         client, lifetime = ctx.client, ctx.client.lifetimes.access_token

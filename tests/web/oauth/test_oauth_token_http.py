@@ -11,9 +11,10 @@ import httpx
 import pytest
 from oauth_browser import Pkce, Registered, code_flow, redeem, register_client, signed_in_browser
 
-from helpers import Harness, add_user, make_app
+from helpers import OTHER_PASSWORD, PASSWORD, Harness, add_user, login, make_app
 from ostiary.compose.clients import client_secret_hasher
 from ostiary.core.clock import FrozenClock
+from ostiary.core.context import RequestMeta
 
 NO_STORE = "no-store"
 
@@ -248,3 +249,44 @@ async def test_secrets_registered_by_the_admin_side_verify_at_the_token_endpoint
     assert client_secret_hasher(h.services).digest("s" * 43) == h.services.oauth.client_secrets.digest(
         "s" * 43
     )
+
+
+@pytest.mark.sec("SEC-04")
+@pytest.mark.sec("SEC-12")
+@pytest.mark.parametrize("event", ["password_change", "admin_sign_out", "disable"])
+async def test_a_code_issued_before_the_users_tokens_were_revoked_mints_nothing(
+    h: Harness, clock: FrozenClock, event: str
+) -> None:
+    """compose/not_before.py: the not-before also voids authorization codes issued before it, and a
+    code of a user disabled since is refused; a code issued afterwards (from the session a password
+    change keeps, or a new sign-in) works."""
+    client = await register_client(h)
+    browser = h.client()
+    csrf = await login(browser, "alice")
+    pkce = Pkce()
+    code = (await code_flow(h, browser, client, pkce))["code"]
+    alice = await h.services.users.find_by_login("alice")
+    assert alice is not None
+    clock.advance(1)
+    if event == "password_change":
+        changed = await browser.post(
+            "/auth/password",
+            json={"current_password": PASSWORD, "new_password": OTHER_PASSWORD},
+            headers={"X-CSRF-Token": csrf},
+        )
+        assert changed.status_code == 200, changed.text
+    elif event == "admin_sign_out":
+        await h.services.accounts.sign_out_everywhere(alice.id)
+    else:
+        await h.services.accounts.set_disabled(alice.id, True, "root", RequestMeta())
+    refused = await redeem(h, client, code, pkce)
+    assert refused.status_code == 400
+    assert refused.json()["error"] == "invalid_grant"
+    if event == "disable":
+        return
+    clock.advance(1)
+    if event == "admin_sign_out":
+        browser = await signed_in_browser(h, "alice")
+    later = Pkce()
+    fresh = await code_flow(h, browser, client, later)
+    assert (await redeem(h, client, fresh["code"], later)).status_code == 200

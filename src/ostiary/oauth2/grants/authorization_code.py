@@ -62,6 +62,7 @@ class AuthorizationCodeGrant:
                 nonce=record.nonce,
                 sid=record.sid,
                 refresh_token_allowed="refresh_token" in request.client.grant_types,
+                authorized_at=record.issued_at,  # a password change since then voids the code
             )
         )
 
