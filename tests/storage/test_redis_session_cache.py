@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 from helpers import free_port
 from ostiary.core.clock import FrozenClock
 from ostiary.storage.interfaces.sessions import SessionRecord
-from ostiary.storage.redis.session_cache import SessionCache
+from ostiary.storage.redis.session_cache import InvalidationListener, SessionCache
 from ostiary.storage.redis.sessions import RedisSessionStore
 
 IDLE = 3600
@@ -264,3 +264,70 @@ async def test_a_lost_subscription_empties_the_cache_and_comes_back(
     await change_behind_the_back(raw, "s1", "10.9.9.9")
     got = await b.get("s1")
     assert got is not None and got.ip == "10.9.9.9"
+
+
+class SilenceableProxy:
+    """A loopback TCP proxy to Redis that can go silent: connections stay open, nothing is passed on
+    in either direction (a peer that vanished without a FIN or RST: a dead NAT entry, a pulled cable)."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.silent = False
+        self.server: asyncio.Server | None = None
+        self.port = 0
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        assert self.server is not None
+        self.server.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            try:
+                while data := await source.read(65536):
+                    if not self.silent:
+                        sink.write(data)
+                        await sink.drain()
+            except (ConnectionError, asyncio.CancelledError):
+                pass
+            finally:
+                sink.close()
+
+        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
+
+
+@pytest.mark.sec("SEC-10")
+async def test_a_subscription_gone_silent_stops_the_cache_within_three_heartbeats(
+    redis_url: str, clock: FrozenClock
+) -> None:
+    """No error ever arrives on a silently dead connection: the listener's PINGs go unanswered, and
+    after three heartbeats it must stop serving from memory (and reconnect once the path is back)."""
+    redis_port = int(redis_url.rsplit(":", 1)[1].split("/")[0])
+    proxy = SilenceableProxy(redis_port)
+    await proxy.start()
+    heartbeat = 0.1
+    cache = SessionCache(clock, ttl=1.0)
+    client = Redis(host="127.0.0.1", port=proxy.port, socket_connect_timeout=0.5)
+    listener = InvalidationListener(client, "ostiary:test-invalidations", cache, heartbeat=heartbeat)
+    try:
+        listener.ensure_started()
+        await eventually(lambda: _true(cache.live), within=5)
+        proxy.silent = True
+        silenced = time.perf_counter()
+        await eventually(lambda: _true(not cache.live), within=3 * heartbeat + 1.0)
+        assert time.perf_counter() - silenced >= 1.5 * heartbeat  # one missed reply is not a dead link
+        proxy.silent = False  # the path is back: a new connection subscribes again
+        await eventually(lambda: _true(cache.live and listener.subscriptions >= 2), within=5)
+    finally:
+        await listener.close()
+        await client.aclose()
+        await proxy.stop()
+
+
+async def _true(value: bool) -> bool:
+    return value
