@@ -33,7 +33,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ostiary.core.clock import Clock
-from ostiary.storage.interfaces.users import UserStore
+from ostiary.storage.interfaces.users import UserRecord, UserStore
 from ostiary.tokens.access_tokens import ISSUED_MS_CLAIM
 from ostiary.tokens.refresh import RefreshTokens
 
@@ -45,6 +45,12 @@ def millis(instant: float) -> int:
 def issued_before(issued_ms: int, not_before: float | None) -> bool:
     """Whether a token issued at `issued_ms` falls to a not-before (the module docstring)."""
     return not_before is not None and issued_ms < millis(not_before)
+
+
+def user_accepts(user: UserRecord, issued_ms: int) -> bool:
+    """Whether a user still stands behind a token or authorization issued at `issued_ms`: enabled,
+    and nothing revoked since (SEC-12, the module docstring)."""
+    return not user.disabled and not issued_before(issued_ms, user.tokens_not_before)
 
 
 def jwt_issued_ms(claims: Mapping[str, Any]) -> int:

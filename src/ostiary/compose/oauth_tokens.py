@@ -21,7 +21,7 @@ import math
 import secrets
 from typing import Any
 
-from ostiary.compose.not_before import issued_before, millis
+from ostiary.compose.not_before import millis, user_accepts
 from ostiary.compose.tokens import LEEWAY, MAX_TOKEN_LIFETIME
 from ostiary.core.clock import Clock
 from ostiary.core.secrets import sha256_hex
@@ -117,7 +117,7 @@ class OAuthTokenMinter:
         disable, a lockout, an administrator's sign-out) or by a user since disabled or deleted
         mints nothing (compose/not_before.py)."""
         user = await self._users.get(user_id)
-        if user is None or user.disabled or issued_before(millis(authorized_at), user.tokens_not_before):
+        if user is None or not user_accepts(user, millis(authorized_at)):
             raise InvalidGrant("The authorization is no longer valid. Sign in and authorize again.")
 
     def _access_token(self, ctx: GrantContext) -> tuple[str, int, OpaqueAccessToken | None]:

@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from ostiary.compose.client_cache import CachedClientStore
-from ostiary.compose.not_before import issued_before, jwt_issued_ms, millis
+from ostiary.compose.not_before import issued_before, jwt_issued_ms, millis, user_accepts
 from ostiary.compose.oauth_tokens import GRANT_ID_CLAIM, MAX_TOKEN_CHARS, OPAQUE_TOKEN_PREFIX, opaque_digest
 from ostiary.core.clock import Clock
 from ostiary.core.jwt_verify import InvalidToken, JwtVerifier
@@ -115,7 +115,7 @@ class TokenInspector:
         # Re-read the user: a disabled or deleted user's tokens are inactive at once (SEC-12), and
         # so are those issued before a bulk revocation (password change, lockout, …).
         user = await self._users.get(view.user_id)
-        if user is None or user.disabled or issued_before(issued_ms, user.tokens_not_before):
+        if user is None or not user_accepts(user, issued_ms):
             return None
         return replace(view, username=user.username)
 
