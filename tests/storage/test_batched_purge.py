@@ -10,7 +10,6 @@ from sqlalchemy import insert, select
 from helpers import add_user_rows
 from ostiary.storage.interfaces.refresh_tokens import RefreshFamily, RefreshTokenRecord
 from ostiary.storage.sqlalchemy import database as database_module
-from ostiary.storage.sqlalchemy import refresh_tokens as refresh_module
 from ostiary.storage.sqlalchemy import tables as t
 from ostiary.storage.sqlalchemy.database import Database
 from ostiary.storage.sqlalchemy.refresh_tokens import SqlRefreshTokenStore
@@ -22,7 +21,6 @@ NOW = 1_800_000_000.0
 def small_batches(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Batches of 3; records how many write transactions are opened."""
     monkeypatch.setattr(database_module, "PURGE_BATCH", 3)
-    monkeypatch.setattr(refresh_module, "PURGE_BATCH", 3)
     opened: list[int] = []
     original = Database.write
 

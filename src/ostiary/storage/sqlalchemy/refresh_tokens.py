@@ -8,16 +8,14 @@ SQLite runs every write transaction as BEGIN IMMEDIATE, which serialises writers
 
 from __future__ import annotations
 
-import asyncio
-
-from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 
 from ostiary.core.errors import Conflict
 from ostiary.storage.interfaces.refresh_tokens import RefreshFamily, RefreshTokenRecord
 from ostiary.storage.sqlalchemy import tables as t
-from ostiary.storage.sqlalchemy.database import PURGE_BATCH, Database
+from ostiary.storage.sqlalchemy.database import Database
 
 _F = t.refresh_families
 _T = t.refresh_tokens
@@ -219,14 +217,5 @@ class SqlRefreshTokenStore:
 
     async def purge(self, *, before: float) -> int:
         ended = or_(_F.c.revoked_at < before, _F.c.expires_at < before)
-        purged = 0
-        while True:  # a batch of families and their tokens per transaction (Database.delete_in_batches)
-            async with self._db.write() as conn:
-                ids = list((await conn.execute(select(_F.c.id).where(ended).limit(PURGE_BATCH))).scalars())
-                if ids:
-                    await conn.execute(delete(_T).where(_T.c.family_id.in_(ids)))
-                    await conn.execute(delete(_F).where(_F.c.id.in_(ids)))
-            purged += len(ids)
-            if len(ids) < PURGE_BATCH:
-                return purged
-            await asyncio.sleep(0)
+        # A family's tokens go with it (ON DELETE CASCADE; SQLite connections turn foreign keys on).
+        return await self._db.delete_in_batches(_F, ended)
