@@ -38,11 +38,10 @@ def _is_locked(exc: OperationalError) -> bool:
     return "database is locked" in str(exc.orig).lower()
 
 
-@dataclass
+@dataclass(frozen=True)
 class _WriteTransaction:
     database: str
     task: asyncio.Task[Any] | None  # a task started inside inherits the context, yet may wait its turn
-    active: bool = True
 
 
 _current_write: ContextVar[_WriteTransaction | None] = ContextVar("ostiary_sqlite_write", default=None)
@@ -147,20 +146,18 @@ class Database:
                 return
             outer = _current_write.get()
             task = asyncio.current_task()
-            if outer is not None and outer.active and outer.database == self.url and outer.task is task:
+            if outer is not None and outer.database == self.url and outer.task is task:
                 raise RuntimeError(
                     "a write transaction was opened inside another on the same SQLite database, "
                     "where it would wait for itself; finish the first one before starting the next"
                 )
-            transaction = _WriteTransaction(self.url, task)
-            token = _current_write.set(transaction)
+            token = _current_write.set(_WriteTransaction(self.url, task))
             try:
                 async with _write_lock(self.url):
                     stack, conn = await self._begin_sqlite_write()
                     async with stack:
                         yield conn
             finally:
-                transaction.active = False
                 _current_write.reset(token)
 
     async def _begin_sqlite_write(self) -> tuple[AsyncExitStack, AsyncConnection]:
