@@ -97,8 +97,8 @@ def create_app(
     api.state.passkeys_enabled = services.passkeys is not None  # the login page's passkey button
     registry = CollectorRegistry()
     api.state.metrics_registry = registry
-    # Health first: load balancers call it constantly, and FastAPI tries routers in this order (so
-    # bench/tokens_bench.py's /healthz baseline is not made slower by the routers before it).
+    # Health first: load balancers call it constantly, and FastAPI tries routes in this order (so
+    # bench/tokens_bench.py's /healthz baseline is not made slower by the routes before it).
     mount_routes(api, health.router)
     for module in (auth, profile, sessions, admin_users, admin_accounts, admin_rbac, admin_policies):
         mount_routes(api, module.router)
