@@ -9,7 +9,14 @@ CPU) with 8 connections for a bounded time. Lines:
 - `introspection`: POST introspection with one token issued beforehand (RFC 7662).
 
 Ratios are ostiary req/s over the peer's req/s in the same run; the target (issue 5) is ≥ 1.2× node
-oidc-provider on both. ostiary and oidc-provider run side by side and are measured in alternating
+oidc-provider on both.
+
+oidc-provider runs twice. `oidc-provider` is its default: opaque access tokens, a random handle kept by
+its in-memory adapter (the only format its introspection accepts, so the introspection line compares
+against it). `oidc-provider (ES256 JWT)` issues what ostiary issues by default — RFC 9068 `at+jwt`
+access tokens signed with ES256, nothing stored — and runs the client_credentials line only. The
+client's access-token format is part of its configuration in ostiary (per client: JWT or opaque),
+so the second is the equivalent client for that line; both are printed. ostiary and oidc-provider run side by side and are measured in alternating
 rounds (ostiary, oidc-provider, ostiary, …; `--rounds`, default 3), each figure the median of its
 rounds: on a shared machine the speed drifts within a minute, and two servers measured a minute
 apart mostly measure that drift. django-oauth-toolkit (hundreds of times slower) runs once, after. Peers are installed on first use into ignored directories: oidc-provider with
@@ -50,6 +57,7 @@ CLIENT_ID = "bench-service"
 CLIENT_SECRET = secrets.token_urlsafe(32)  # 256 bits, as ostiary requires of a realm-file secret
 TARGET = 1.2
 CONNECTIONS = 8
+LINES = ("client_credentials", "introspection")
 
 
 def free_port() -> int:
@@ -119,6 +127,8 @@ class Running:
     token_path: str
     introspection_path: str
     process: subprocess.Popen[bytes]
+    lines: tuple[str, ...] = LINES
+    jwt_access_tokens: bool = True  # checked on the first token, so a misconfigured peer is caught
 
 
 def _wait_up(url: str, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
@@ -179,18 +189,32 @@ def run_ostiary(workdir: Path) -> Iterator[Running]:
         log.close()
 
 
+NODE_OPAQUE = "oidc-provider"
+NODE_JWT = "oidc-provider (ES256 JWT)"
+
+
 @contextmanager
-def run_node_peer() -> Iterator[Running]:
+def run_node_peer(token_format: str = "opaque") -> Iterator[Running]:
     port = free_port()
     process = subprocess.Popen(
-        ["node", "server.mjs", str(port), CLIENT_ID, CLIENT_SECRET],
+        ["node", "server.mjs", str(port), CLIENT_ID, CLIENT_SECRET, token_format],
         cwd=NODE_PEER,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
         _wait_up(f"http://127.0.0.1:{port}/.well-known/openid-configuration", process)
-        yield Running("oidc-provider", f"http://127.0.0.1:{port}", "/token", "/token/introspection", process)
+        jwt = token_format == "jwt"
+        yield Running(
+            NODE_JWT if jwt else NODE_OPAQUE,
+            f"http://127.0.0.1:{port}",
+            "/token",
+            "/token/introspection",
+            process,
+            # oidc-provider stores no JWT access token, and its introspection finds only stored ones.
+            lines=("client_credentials",) if jwt else LINES,
+            jwt_access_tokens=jwt,
+        )
     finally:
         _stop(process)
 
@@ -212,7 +236,14 @@ def run_dot_peer(workdir: Path) -> Iterator[Running]:
     )
     try:
         _wait_up(f"http://127.0.0.1:{port}/token", process)
-        yield Running("django-oauth-toolkit", f"http://127.0.0.1:{port}", "/token", "/introspect", process)
+        yield Running(
+            "django-oauth-toolkit",
+            f"http://127.0.0.1:{port}",
+            "/token",
+            "/introspect",
+            process,
+            jwt_access_tokens=False,
+        )
     finally:
         _stop(process)
 
@@ -228,7 +259,21 @@ def issue_token(server: Running) -> str:
         timeout=30,
     )
     response.raise_for_status()
-    return str(response.json()["access_token"])
+    token = str(response.json()["access_token"])
+    if server.jwt_access_tokens != is_es256_access_token(token):
+        kind = "an ES256 at+jwt" if server.jwt_access_tokens else "an opaque"
+        raise RuntimeError(f"{server.name}: expected {kind} access token, got {token[:40]}…")
+    return token
+
+
+def is_es256_access_token(token: str) -> bool:
+    """Is this an RFC 9068 JWT signed with ES256? (Its header only: the bench trusts its own peers.)"""
+    head = token.split(".", 1)[0] if token.count(".") == 2 else ""
+    try:
+        header = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
+    except ValueError:
+        return False
+    return isinstance(header, dict) and header.get("alg") == "ES256" and header.get("typ") == "at+jwt"
 
 
 def check_introspection(server: Running, token: str) -> None:
@@ -281,29 +326,37 @@ def wrk_post(wrk: str, url: str, body: str, seconds: float, workdir: Path) -> fl
     return float(match.group(1))
 
 
-LINES = ("client_credentials", "introspection")
-
-
 def measure(server: Running, wrk: str, seconds: float, workdir: Path) -> dict[str, float]:
-    """One round of both lines against one server."""
-    token = issue_token(server)
-    check_introspection(server, token)
-    cc = wrk_post(
-        wrk,
-        server.base_url + server.token_path,
-        "grant_type=client_credentials&scope=items%3Aread",
-        seconds,
-        workdir,
-    )
-    intro = wrk_post(wrk, server.base_url + server.introspection_path, f"token={token}", seconds, workdir)
-    return {"client_credentials": cc, "introspection": intro}
+    """One round of the server's lines.
+
+    The token to introspect is issued after the client_credentials load and checked active before
+    and after its own load: oidc-provider's in-memory adapter keeps only the latest 1,000 entries,
+    so a token issued before thousands of others is gone, and its introspection would be timing
+    `{"active": false}` answers."""
+    issue_token(server)  # checks the token format
+    rates = {
+        "client_credentials": wrk_post(
+            wrk,
+            server.base_url + server.token_path,
+            "grant_type=client_credentials&scope=items%3Aread",
+            seconds,
+            workdir,
+        )
+    }
+    if "introspection" in server.lines:
+        token = issue_token(server)
+        check_introspection(server, token)
+        url = server.base_url + server.introspection_path
+        rates["introspection"] = wrk_post(wrk, url, f"token={token}", seconds, workdir)
+        check_introspection(server, token)
+    return rates
 
 
 def alternating(
     servers: list[Running], wrk: str, seconds: float, rounds: int, workdir: Path
 ) -> dict[str, dict[str, float]]:
     """Median req/s per server and line over `rounds` rounds, the servers taking turns in each."""
-    samples: dict[str, dict[str, list[float]]] = {s.name: {line: [] for line in LINES} for s in servers}
+    samples: dict[str, dict[str, list[float]]] = {s.name: {line: [] for line in s.lines} for s in servers}
     for _ in range(rounds):
         for server in servers:
             for line, rate in measure(server, wrk, seconds, workdir).items():
@@ -332,7 +385,8 @@ def main() -> None:
         workdir = Path(tmp)
         servers = [stack.enter_context(run_ostiary(workdir))]
         if not args.no_node and ensure_node_peer():
-            servers.append(stack.enter_context(run_node_peer()))
+            servers.append(stack.enter_context(run_node_peer("opaque")))
+            servers.append(stack.enter_context(run_node_peer("jwt")))
         results.update(alternating(servers, wrk, seconds, rounds, workdir))
         stack.close()
         if not args.no_dot and ensure_dot_peer():
@@ -345,10 +399,10 @@ def main() -> None:
     for line in LINES:
         print(f"{line}: ostiary {ours[line]:,.0f} req/s")
         for peer, figures in results.items():
-            if peer == "ostiary":
+            if peer == "ostiary" or line not in figures:
                 continue
             ratio = ours[line] / figures[line] if figures[line] else float("inf")
-            target = f" (target ≥ {TARGET}×)" if peer == "oidc-provider" else ""
+            target = f" (target ≥ {TARGET}×)" if peer in (NODE_OPAQUE, NODE_JWT) else ""
             print(f"  vs {peer}: {figures[line]:,.1f} req/s → {ratio:.2f}×{target}")
     print(json.dumps(results))
 
