@@ -10,11 +10,12 @@
 from __future__ import annotations
 
 import re
+from itertools import chain
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ostiary.web.middleware._asgi import header_values, send_json_error, state
+from ostiary.web.middleware._asgi import send_json_error, state
 
 REFUSED_METHODS = frozenset({"TRACE", "TRACK", "CONNECT"})
 ALLOWED_METHODS = b"GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
@@ -34,19 +35,22 @@ class BodyTooLarge(HTTPException):
 
 def has_forbidden_bytes(scope: Scope) -> bool:
     # One scan of all names and values at C speed: this runs on every request.
-    joined = b"".join(part for pair in scope.get("headers", ()) for part in pair)
+    joined = b"".join(chain.from_iterable(scope.get("headers", ())))
     return _FORBIDDEN.search(joined) is not None
 
 
 def declared_length(scope: Scope) -> int | None:
     """The `Content-Length`, None when absent; -1 when unusable (non-numeric, conflicting copies)."""
-    values = {value.strip() for value in header_values(scope, b"content-length")}
-    if not values:
+    found: bytes | None = None
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            value = bytes(value).strip()
+            if found is not None and value != found:
+                return -1
+            found = value
+    if found is None:
         return None
-    if len(values) != 1:
-        return -1
-    (value,) = values
-    return int(value) if value.isdigit() and len(value) <= 18 else -1
+    return int(found) if found.isdigit() and len(found) <= 18 else -1
 
 
 class BodyLimitMiddleware:

@@ -82,6 +82,7 @@ class SecurityHeadersMiddleware:
         self.app = app
         # HSTS over plain http is ignored by browsers and would pin a dev host to https: opt-in.
         self.hsts = hsts
+        self._defaults = _ALWAYS + (((b"strict-transport-security", HSTS_VALUE),) if hsts else ())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -111,11 +112,10 @@ class SecurityHeadersMiddleware:
             headers.append((key, bytes(value)))
             present.add(key)
 
-        defaults = list(_ALWAYS)
-        if self.hsts:
-            defaults.append((b"strict-transport-security", HSTS_VALUE))
-        if is_html:
+        for default in self._defaults:
+            if default[0] not in present:
+                headers.append(default)
+        if is_html and b"content-security-policy" not in present:
             nonce = csp_nonce(scope)  # the one the page was rendered with, if it asked for one
-            defaults.append((b"content-security-policy", content_security_policy(nonce or "")))
-        headers.extend((name, value) for name, value in defaults if name not in present)
+            headers.append((b"content-security-policy", content_security_policy(nonce or "")))
         return headers
