@@ -88,6 +88,7 @@ async def test_approve_then_redeem_once(backend: Backend) -> None:
         auth_time=now + 10 - 30.5,
         amr=("pwd",),
         scope=("openid", "videos:read"),
+        decided_at=now + 10,  # what the user's not-before is compared with at redemption
     )
     assert await store.get_by_user_code(USER) == approved
     assert await store.consume(DEVICE) == approved
@@ -104,6 +105,7 @@ async def test_a_denied_request_is_never_redeemable(backend: Backend) -> None:
     denied = await decide(store, now + 1, approve=False)
     assert denied.status == "denied"
     assert denied.user_id == "u1"
+    assert denied.decided_at == now + 1
     assert await decide(store, now + 2) is None  # a decision is final
     assert await store.consume(DEVICE) is None
     polled, _ = await store.poll(DEVICE, now=now + 3)
@@ -211,3 +213,11 @@ async def test_redis_expiry_follows_the_record(redis_backend: Backend) -> None:
     await redis_backend.advance(0.5)
     assert await store.get_by_user_code(USER) is None
     assert await store.poll(DEVICE, now=redis_backend.clock.now()) is None
+
+
+def test_a_record_stored_before_decided_at_existed_reads_back_without_it() -> None:
+    """A Redis hash or a row written by the previous release lacks the field: it is None, and the
+    device grant then compares the not-before with the sign-in time (never later than the approval)."""
+    stored = dict(vars(pending(1000.0)))
+    del stored["decided_at"]
+    assert DeviceAuthorization.from_fields(stored) == pending(1000.0)

@@ -23,7 +23,7 @@ from endpoints_support import (
     start_device,
 )
 
-from helpers import ISSUER, PASSWORD, Harness, add_user, audit_rows, make_app
+from helpers import ISSUER, OTHER_PASSWORD, PASSWORD, Harness, add_user, audit_rows, csrf, login, make_app
 from ostiary.compose.oauth_endpoints import USER_CODE_ATTEMPTS
 from ostiary.core.clock import FrozenClock
 from ostiary.oauth2.device import USER_CODE_ALPHABET
@@ -378,3 +378,43 @@ async def test_approval_never_grants_more_than_the_page_showed(h: Harness, clock
     clock.advance(5)
     tokens = await poll(h, client, str(body["device_code"]))
     assert tokens.status_code == 200 and tokens.json()["scope"] == "openid"
+
+
+@pytest.mark.sec("SEC-37")
+@pytest.mark.sec("SEC-12")
+@pytest.mark.parametrize("event", ["password_change", "admin_sign_out"])
+async def test_an_approval_given_before_the_users_tokens_were_revoked_mints_nothing(
+    h: Harness, clock: FrozenClock, event: str
+) -> None:
+    """compose/not_before.py: the device flow's approval counts as the authorization, as a code's
+    issue does — an approval older than the user's not-before mints nothing, and one given
+    afterwards works, even from the session a password change keeps (signed in before it)."""
+    client = await cli_client(h)
+    browser = h.client()
+    token = await login(browser, "alice")
+    alice = await h.services.users.find_by_login("alice")
+    assert alice is not None
+    first = await started(h, client)
+    await decide(browser, await enter_code(browser, str(first["user_code"])), "approve")
+    clock.advance(1)
+    if event == "password_change":
+        changed = await browser.post(
+            "/auth/password",
+            json={"current_password": PASSWORD, "new_password": OTHER_PASSWORD},
+            headers=csrf(token),
+        )
+        assert changed.status_code == 200, changed.text
+    else:
+        await h.services.accounts.sign_out_everywhere(alice.id)
+        browser = h.client()
+        await login(browser, "alice")
+    clock.advance(5)
+    refused = await poll(h, client, str(first["device_code"]))
+    assert (refused.status_code, refused.json()["error"]) == (400, "invalid_grant"), refused.text
+
+    clock.advance(1)
+    second = await started(h, client)
+    await decide(browser, await enter_code(browser, str(second["user_code"])), "approve")
+    clock.advance(5)
+    granted = await poll(h, client, str(second["device_code"]))
+    assert granted.status_code == 200, granted.text

@@ -15,6 +15,8 @@ that obeys the rule never sees it again. The grown interval itself is not rememb
 between `interval` and `interval + 5` seconds — a politeness rule, not a security boundary.
 
 The user is re-checked when the tokens are minted (SEC-12, SEC-37): approval may be minutes old.
+An approval made before the user's not-before (a password change or reset, a disable, a lockout, an
+administrator's sign-out) mints nothing, as an authorization code issued before it would not.
 """
 
 from __future__ import annotations
@@ -97,5 +99,9 @@ class DeviceCodeGrant:
                 auth_time=approved.auth_time,
                 amr=approved.amr,
                 refresh_token_allowed="refresh_token" in client.grant_types,
+                # An approval given before the user's not-before (a password change, an
+                # administrator's sign-out, a lockout) mints nothing. A record decided before
+                # `decided_at` existed falls back to the sign-in time, which is never later.
+                authorized_at=approved.decided_at if approved.decided_at is not None else approved.auth_time,
             )
         )

@@ -29,12 +29,17 @@ class DeviceAuthorization:
     auth_time: float | None = None
     amr: tuple[str, ...] = ()
     last_polled_at: float | None = None
+    # When the user decided: what the user's not-before is compared with at redemption
+    # (compose/not_before.py). `issued_at` precedes the decision, and `auth_time` (the sign-in) may
+    # precede a password change the same session survived.
+    decided_at: float | None = None
 
     @classmethod
     def from_fields(cls, data: Mapping[str, Any]) -> DeviceAuthorization:
         """A record from a stored mapping with a key per field (sequences for the tuples); other
-        keys are ignored. How both the SQL and the Redis store read one back."""
-        values = {f.name: data[f.name] for f in fields(cls)}
+        keys are ignored, and a missing optional one takes its default (a record saved before the
+        field existed). How both the SQL and the Redis store read one back."""
+        values = {f.name: data[f.name] for f in fields(cls) if f.name in data}
         return cls(**{**values, "scope": tuple(values["scope"]), "amr": tuple(values["amr"])})
 
 
@@ -58,9 +63,9 @@ class DeviceCodeStore(Protocol):
         scope: tuple[str, ...],
         now: float,
     ) -> DeviceAuthorization | None:
-        """Atomically move a *pending, unexpired* record to approved/denied with the deciding user
-        and the granted `scope`; None (and no change) if it was not pending or has expired, so of
-        two concurrent decisions exactly one wins."""
+        """Atomically move a *pending, unexpired* record to approved/denied with the deciding user,
+        the granted `scope` and `decided_at = now`; None (and no change) if it was not pending or
+        has expired, so of two concurrent decisions exactly one wins."""
         ...
 
     async def poll(

@@ -54,6 +54,7 @@ class MemoryDeviceCodeStore:
             auth_time=auth_time,
             amr=amr,
             scope=scope,
+            decided_at=now,
         )
         self._by_device[record.device_code_digest] = decided
         return decided

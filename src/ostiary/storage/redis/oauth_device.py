@@ -116,6 +116,7 @@ class RedisDeviceCodeStore:
             auth_time=record.auth_time,
             amr=list(record.amr),
             last_polled_at=record.last_polled_at,
+            decided_at=record.decided_at,
         )
         keys = [self._device_key(record.device_code_digest), self._user_key(record.user_code_digest)]
         with _unavailable_on_redis_failure():
@@ -152,6 +153,7 @@ class RedisDeviceCodeStore:
             auth_time=auth_time,
             amr=list(amr),
             scope=list(scope),
+            decided_at=now,
         )
         with _unavailable_on_redis_failure():
             device = await self._r.get(self._user_key(user_code_digest))

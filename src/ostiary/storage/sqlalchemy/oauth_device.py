@@ -38,6 +38,7 @@ def _values(record: DeviceAuthorization) -> dict[str, Any]:
         "auth_time": record.auth_time,
         "amr": list(record.amr),
         "last_polled_at": record.last_polled_at,
+        "decided_at": record.decided_at,
     }
 
 
@@ -87,6 +88,7 @@ class SqlDeviceCodeStore:
                 auth_time=auth_time,
                 amr=list(amr),
                 scope=list(scope),
+                decided_at=now,
             )
             .returning(*_D.c)
         )

@@ -326,6 +326,7 @@ oauth_device_codes = Table(
     Column("auth_time", Float),
     Column("amr", JSON, nullable=False),
     Column("last_polled_at", Float),
+    Column("decided_at", Float),  # when the user approved or denied (migration 0010)
     Index("ix_oauth_device_codes_expires_at", "expires_at"),
 )
 
