@@ -7,8 +7,8 @@ cannot be used to stuff a log line. Anything else is replaced by a fresh random 
 
 from __future__ import annotations
 
+import random
 import re
-import secrets
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -21,8 +21,12 @@ _ACCEPTED = re.compile(r"[A-Za-z0-9._-]{8,64}")
 
 
 def new_request_id() -> str:
-    """16 random bytes as hex: unique enough to grep for across every worker and log sink."""
-    return secrets.token_hex(16)
+    """128 random bits as hex: unique enough to grep for across every worker and log sink.
+
+    Not a secret (a caller may choose its own id, see above), so the bits come from `random`,
+    seeded from the OS at start and again in every forked child, instead of a getrandom() system
+    call per request (~3 µs in a VM, measured on the token endpoint)."""
+    return f"{random.getrandbits(128):032x}"  # a correlation id, not a secret
 
 
 def accept_request_id(raw: bytes | None) -> str:
