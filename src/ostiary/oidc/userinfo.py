@@ -13,11 +13,11 @@ Claims are limited to the granted scopes (OIDC Core §5.4) and `sub` is the ID t
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ostiary.core.bearer_credentials import bearer_token
 from ostiary.core.errors import StoreUnavailable
 from ostiary.oauth2.endpoints.introspection import TokenInspector
 from ostiary.oauth2.errors import NO_STORE_HEADERS, OAuthError, TemporarilyUnavailable
@@ -25,8 +25,6 @@ from ostiary.oauth2.requests import FORM_CONTENT_TYPE, OAuthRequest, media_type
 from ostiary.oidc.claims import user_claims
 from ostiary.storage.interfaces.users import UserRecord
 
-# RFC 6750 §2.1: credentials = "Bearer" 1*SP b64token
-_BEARER = re.compile(r"Bearer +([A-Za-z0-9\-._~+/]+=*)", re.IGNORECASE)
 _MAX_TOKEN_CHARS = 8192
 
 
@@ -92,10 +90,9 @@ def bearer_token_of(request: OAuthRequest) -> str | None:
     header = request.header("authorization")
     from_header: str | None = None
     if header is not None:
-        match = _BEARER.fullmatch(header.strip())
-        if match is None:
+        from_header = bearer_token(header)  # RFC 6750 §2.1
+        if from_header is None:
             raise InvalidBearerRequest("The Authorization header is not a Bearer credential.")
-        from_header = match.group(1)
     in_form = request.form.get("access_token", [])
     if request.method.upper() != "POST" or media_type(request) != FORM_CONTENT_TYPE:
         in_form = []  # §2.2: the body form is only read from a form-encoded POST

@@ -32,13 +32,13 @@ from collections.abc import Awaitable, Callable, Iterable
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
+from ostiary.core.bearer_credentials import bearer_token
 from ostiary.core.jwt_verify import InvalidToken
 from ostiary.sdk.errors import VerificationUnavailable
 from ostiary.sdk.token_info import TokenInfo, TokenValidator
 
 log = logging.getLogger(__name__)
 
-_BEARER = re.compile(r"Bearer +([A-Za-z0-9\-._~+/]+=*) *", re.IGNORECASE)
 _SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5B\x5D-\x7E]+")  # RFC 6749 §3.3 scope-token (NQCHAR)
 
 
@@ -106,10 +106,10 @@ class OstiaryAuth:
             raise self._challenge(400, "invalid_request", "Send one Authorization header.")
         if not headers or not headers[0].lower().startswith("bearer "):
             raise self._challenge(401, None, "An access token is required.")
-        match = _BEARER.fullmatch(headers[0])
-        if match is None:
+        token = bearer_token(headers[0])
+        if token is None:
             raise self._challenge(401, "invalid_token", "The access token is invalid or expired.")
-        return match.group(1)
+        return token
 
     def _challenge(
         self, status: int, error: str | None, message: str, *, scope: str | None = None

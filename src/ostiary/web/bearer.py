@@ -19,7 +19,6 @@ MFA, API keys) and the public ones answer an API-key caller 403 (SEC-54).
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from starlette.requests import Request
@@ -29,6 +28,7 @@ from ostiary.authn.api_keys_auth import InvalidApiKey
 from ostiary.authn.api_keys_format import MAX_KEY_CHARS, STATEFUL_PREFIX, claimed_prefix, kind_of
 from ostiary.authn.principals import Authenticated
 from ostiary.compose.services import Services
+from ostiary.core.bearer_credentials import bearer_token
 from ostiary.core.context import RequestMeta
 from ostiary.core.errors import Forbidden, InsufficientScope, NotAuthenticated, ValidationFailed
 from ostiary.core.jwt_verify import InvalidToken
@@ -39,8 +39,6 @@ from ostiary.web.middleware.request_id import request_id
 from ostiary.web.policy_marks import policy_of
 
 REALM = "ostiary"
-# RFC 6750 §2.1: "Bearer" 1*SP b64token. Anything else in the header is a malformed credential.
-_BEARER = re.compile(r"Bearer +([A-Za-z0-9\-._~+/]+=*)", re.IGNORECASE)
 API_KEY_HEADER = "x-api-key"
 # Query parameters named like a key; any parameter whose value has a key's typed prefix counts too.
 _KEY_PARAMETERS = frozenset({"api_key", "apikey", "api-key", "x-api-key", "x_api_key"})
@@ -122,11 +120,10 @@ async def authenticate_header(
             return None
         return await _authenticate_api_key(request, services, api_key.strip())
     assert authorization is not None
-    match = _BEARER.fullmatch(authorization.strip())
-    if match is None:
+    credential = bearer_token(authorization)  # anything but "Bearer" 1*SP b64token is malformed
+    if credential is None:
         request.state.bearer_failure = BearerChallenge("malformed_header")
         return None
-    credential = match.group(1)
     if kind_of(credential) is not None:
         return await _authenticate_api_key(request, services, credential)
     return authenticate_bearer(request, services, credential)
