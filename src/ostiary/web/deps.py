@@ -33,24 +33,28 @@ def cookies_of(request: Request) -> CookiePolicy:
 
 
 async def optional_auth(request: Request) -> Authenticated | None:
-    cached = getattr(request.state, "auth", _UNSET)
+    # The per-request state dict behind `request.state`, read directly: `getattr(request.state, …)`
+    # raises and catches an AttributeError on every first call (this runs on every protected request).
+    state: dict[str, Any] = request.scope.setdefault("state", {})
+    cached = state.get("auth", _UNSET)
     if cached is not _UNSET:
         result: Authenticated | None = cached
         return result
     services = services_of(request)
     found: Authenticated | None = None
-    session_id = request.cookies.get(cookies_of(request).session_name)
     authorization = request.headers.get("authorization")
     api_key = request.headers.get(API_KEY_HEADER)
     if request.scope.get("query_string"):  # SEC-52: a key in the URL refuses the request
         await refuse_key_in_query(request, services, request_meta(request))
     if authorization is not None or api_key is not None:  # a header first; the cookie is then ignored
         found = await authenticate_header(request, services, authorization, api_key)
-    elif session_id:
-        record = await services.sessions.load(session_id, request_meta(request))
-        if record is not None:
-            found = await services.principals.for_session(record)
-    request.state.auth = found
+    else:
+        session_id = request.cookies.get(cookies_of(request).session_name)
+        if session_id:
+            record = await services.sessions.load(session_id, request_meta(request))
+            if record is not None:
+                found = await services.principals.for_session(record)
+    state["auth"] = found
     return found
 
 
