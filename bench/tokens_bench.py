@@ -1,8 +1,11 @@
 """Cost of authentication on a protected endpoint, and token issue / refresh throughput (issue 3).
 
-Method: the ASGI app runs in-process and is driven through `httpx.ASGITransport` by C concurrent
-async clients on one event loop (no sockets, loopback only by construction), so the numbers compare
-the app's own work per request; every figure below comes from this one run on this machine.
+Method: the ASGI app runs in-process and is driven through `httpx.ASGITransport` on one event loop
+(no sockets, loopback only by construction); every figure below comes from this one run on this
+machine. A ratio line alternates its calls one by one with /healthz from one client, each call
+timed alone (`interleaved`): base time over measured time is the protected request's throughput
+relative to the unauthenticated one, measured side by side so that the machine's drift cancels.
+Issue and refresh rates run C concurrent clients.
 
 1. GET /auth/me with a bearer JWT vs GET /healthz (unauthenticated): cold verification (cache off)
    target ≥ 60%, with the verified-token cache target ≥ 85%.
@@ -25,10 +28,12 @@ import contextlib
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +47,7 @@ from ostiary.web.app import create_app
 
 PASSWORD = "violet kettle drums at midnight"
 BASE = "http://127.0.0.1:8000"
+BLOCKS = 3  # blocks of alternating calls per ratio line (`interleaved`)
 
 
 def free_port() -> int:
@@ -120,21 +126,61 @@ async def throughput(
     return done / (time.perf_counter() - start)
 
 
+@dataclass(frozen=True)
+class Paired:
+    """A protected line against its baseline, from calls alternating one by one."""
+
+    base: float  # req/s of the baseline calls (one client)
+    measured: float  # req/s of the measured calls (one client)
+    ratios: tuple[float, ...]  # the cost ratio (base time / measured time) of each block
+
+    @property
+    def ratio(self) -> float:
+        return statistics.median(self.ratios)
+
+    @property
+    def spread(self) -> str:
+        return f"{min(self.ratios):.1%}–{max(self.ratios):.1%} over {len(self.ratios)} blocks"
+
+
 async def interleaved(
     base: Callable[[], Awaitable[Any]],
     measured: Callable[[], Awaitable[Any]],
     count: int,
-    concurrency: int,
     limit_s: float,
-    rounds: int = 3,
-) -> tuple[float, float]:
-    """Both rates from alternating rounds (base, measured, base, …): on a shared machine the load
-    changes within seconds, and a ratio of two lines run a minute apart mostly measures that."""
-    rates: tuple[list[float], list[float]] = ([], [])
-    for _ in range(rounds):
-        for rate_list, call in zip(rates, (base, measured), strict=True):
-            rate_list.append(await throughput(call, count // rounds, concurrency, limit_s / rounds))
-    return sum(rates[0]) / rounds, sum(rates[1]) / rounds
+    blocks: int = BLOCKS,
+) -> Paired:
+    """The two calls alternate one by one (base, measured, measured, base, … so neither is always
+    first), each timed alone, in `blocks` blocks of at most `count // blocks` pairs or
+    `limit_s / blocks` seconds; the ratio is the median block's base time over measured time.
+
+    Why not two throughput runs: on this shared machine the speed moves by ±30% within seconds,
+    so two lines run even a second apart differ by more than the effect measured (alternating
+    rounds of ~0.5 s still gave single-round ratios from 72% to 108% for one line). Side by side,
+    call by call, both see the same machine, and blocks of a few seconds agree within ~1%."""
+    for _ in range(min(20, count)):  # warm up
+        await base()
+        await measured()
+    base_total = measured_total = 0.0
+    done = 0
+    ratios: list[float] = []
+    per_block = max(1, count // blocks)
+    for _ in range(blocks):
+        spent = {base: 0.0, measured: 0.0}
+        deadline = time.perf_counter() + limit_s / blocks
+        pairs = 0
+        while pairs < per_block and time.perf_counter() < deadline:
+            order = (base, measured) if pairs % 2 else (measured, base)
+            for call in order:
+                started = time.perf_counter()
+                await call()
+                spent[call] += time.perf_counter() - started
+            pairs += 1
+        ratios.append(spent[base] / spent[measured])
+        base_total += spent[base]
+        measured_total += spent[measured]
+        done += pairs
+    return Paired(done / base_total, done / measured_total, tuple(ratios))
 
 
 def get(client: httpx.AsyncClient, path: str, **headers: str) -> Callable[[], Awaitable[None]]:
@@ -147,11 +193,18 @@ def get(client: httpx.AsyncClient, path: str, **headers: str) -> Callable[[], Aw
 
 
 async def run(quick: bool) -> None:
-    count, conc, limit = (200, 4, 2.0) if quick else (4000, 8, 10.0)
+    count, conc, limit = (200, 4, 2.0) if quick else (8000, 8, 12.0)
+    blocks = 1 if quick else BLOCKS
     print(
-        f"method: in-process ASGI (httpx.ASGITransport), {conc} concurrent clients, ≤{count} requests or {limit:.0f} s per line"
+        f"method: in-process ASGI (httpx.ASGITransport); ratios from one client alternating each call "
+        f"with /healthz ({blocks} blocks, ≤{count} pairs or {limit:.0f} s per line); issue and refresh "
+        f"rates with {conc} concurrent clients"
     )
-    rows: list[tuple[str, float, float, str]] = []
+    rows: list[tuple[str, float, float, str]] = []  # name, req/s, ratio (0: none), target and spread
+
+    def paired(name: str, line: Paired, target: str = "") -> None:
+        rows.append((name, line.measured, line.ratio, f"{target}  ({line.spread})".strip()))
+
     with tempfile.TemporaryDirectory() as tmp, redis_server() as redis_url:
         async with app_with(Path(tmp) / "sqlite") as (services, client):
             user = NewUser(
@@ -162,19 +215,18 @@ async def run(quick: bool) -> None:
                 await client.post("/auth/token", json={"username": "bench", "password": PASSWORD})
             ).json()
             auth = {"Authorization": f"Bearer {tokens['access_token']}"}
-            # Each protected line alternates with its own /healthz rounds (see `interleaved`).
             health = get(client, "/healthz")
             bearer = services.tokens.bearer
             size, bearer.cache_size = bearer.cache_size, 0
-            base, cold = await interleaved(health, get(client, "/auth/me", **auth), count, conc, limit)
-            rows.append(("/healthz (unauthenticated, baseline)", base, 1.0, ""))
-            rows.append(("/auth/me bearer, cold verification", cold, cold / base, "≥ 60%"))
+            cold = await interleaved(health, get(client, "/auth/me", **auth), count, limit, blocks)
+            rows.append(("/healthz (unauthenticated, baseline)", cold.base, 1.0, ""))
+            paired("/auth/me bearer, cold verification", cold, "≥ 60%")
             bearer.cache_size = size
-            base_w, warm = await interleaved(health, get(client, "/auth/me", **auth), count, conc, limit)
-            rows.append(("/auth/me bearer, verified-token cache", warm, warm / base_w, "≥ 85%"))
+            warm = await interleaved(health, get(client, "/auth/me", **auth), count, limit, blocks)
+            paired("/auth/me bearer, verified-token cache", warm, "≥ 85%")
             await client.post("/auth/login", json={"username": "bench", "password": PASSWORD})
-            sql = await throughput(get(client, "/auth/me"), count, conc, limit)
-            rows.append(("/auth/me session cookie, SQLite store", sql, sql / base, ""))
+            sql = await interleaved(health, get(client, "/auth/me"), count, limit, blocks)
+            paired("/auth/me session cookie, SQLite store", sql)
             client.cookies.clear()
 
             pairs = [tokens["refresh_token"]]
@@ -206,27 +258,29 @@ async def run(quick: bool) -> None:
                 )
                 await services.users.create(user)
                 await client.post("/auth/login", json={"username": "bench", "password": PASSWORD})
-                base_r, red = await interleaved(
-                    get(client, "/healthz"), get(client, "/auth/me"), count, conc, limit
+                health, me = get(client, "/healthz"), get(client, "/auth/me")
+                paired(
+                    "/auth/me session cookie, Redis store",
+                    await interleaved(health, me, count, limit, blocks),
+                    "≥ 75%",
                 )
-                rows.append(("/healthz, Redis app (interleaved)", base_r, 1.0, ""))
-                rows.append(("/auth/me session cookie, Redis store", red, red / base_r, "≥ 75%"))
                 # For comparison: the authorization version read from SQL on every request.
                 watch = services.authz.watch
                 bound, watch.max_staleness = watch.max_staleness, 0.0
-                strict = await throughput(get(client, "/auth/me"), count, conc, limit)
+                paired(
+                    "  … version read on every request", await interleaved(health, me, count, limit, blocks)
+                )
                 watch.max_staleness = bound
-                rows.append(("  … version read on every request", strict, strict / base_r, ""))
                 # For comparison: the session read from Redis on every request (worker-local cache off).
                 store = services.redis_sessions
                 assert store is not None
                 cache, store.cache = store.cache, None
-                uncached = await throughput(get(client, "/auth/me"), count, conc, limit)
+                uncached = await interleaved(health, me, count, limit, blocks)
+                paired("  … session cache off (Redis read each time)", uncached)
                 store.cache = cache
-                rows.append(("  … session cache off (Redis read each time)", uncached, uncached / base_r, ""))
     print(f"{'line':<44} {'req/s':>10} {'ratio':>8}  target")
     for name, rate, ratio, target in rows:
-        shown = f"{ratio:7.0%}" if ratio else "      -"
+        shown = f"{ratio:7.1%}" if ratio else "      -"
         print(f"{name:<44} {rate:>10.0f} {shown:>8}  {target}")
 
 
