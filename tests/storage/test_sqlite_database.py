@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from ostiary.core.errors import StoreUnavailable
 from ostiary.storage.sqlalchemy import database as database_module
@@ -161,3 +162,81 @@ async def test_a_writer_that_never_gets_the_lock_is_unavailable_not_stuck(
         holder.join(5)
     await increment_slowly(db)  # and works again once the lock is free
     assert await count(db) == 101
+
+
+# ---------------------------------------------------------------------------------- fetch_first
+
+COUNTER = text("SELECT n FROM counter WHERE id = :id")
+
+
+@pytest.mark.parametrize("driver", ["ostiary", "aiosqlite"])
+async def test_fetch_first_reads_one_row_on_both_drivers(tmp_path: Path, driver: str) -> None:
+    db = Database(f"sqlite+{driver}:///{tmp_path / 'x.db'}")
+    try:
+        async with db.write() as conn:
+            await conn.exec_driver_sql("CREATE TABLE counter (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)")
+            await conn.exec_driver_sql("INSERT INTO counter (id, n) VALUES (1, 7)")
+        row = await db.fetch_first(COUNTER, {"id": 1})
+        assert row is not None and dict(row) == {"n": 7}
+        assert await db.fetch_first(COUNTER, {"id": 2}) is None
+    finally:
+        await db.dispose()
+
+
+async def test_fetch_first_keeps_no_snapshot_between_statements(db: Database, tmp_path: Path) -> None:
+    """The kept connection is in autocommit: a change committed elsewhere after one read (another
+    process's connection here) is seen by the next, and that writer is never kept waiting."""
+    assert (await db.fetch_first(COUNTER, {"id": 1}) or {})["n"] == 0
+    other = sqlite3.connect(tmp_path / "d.db", isolation_level=None)
+    try:
+        other.execute("PRAGMA busy_timeout=0")  # any lock left by the reader would fail this at once
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("UPDATE counter SET n = 5 WHERE id = 1")
+        other.execute("COMMIT")
+        other.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # completes only with no reader pinning the WAL
+        assert other.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] == 0  # not busy
+    finally:
+        other.close()
+    assert (await db.fetch_first(COUNTER, {"id": 1}) or {})["n"] == 5
+    async with db.write() as conn:
+        await conn.exec_driver_sql("UPDATE counter SET n = 6 WHERE id = 1")
+    assert (await db.fetch_first(COUNTER, {"id": 1}) or {})["n"] == 6
+
+
+async def test_fetch_first_reuses_one_connection_and_replaces_a_failed_one(db: Database) -> None:
+    await db.fetch_first(COUNTER, {"id": 1})
+    kept = database_module._point_readers[asyncio.get_running_loop()][db.url]
+    await db.fetch_first(COUNTER, {"id": 1})
+    assert database_module._point_readers[asyncio.get_running_loop()][db.url] is kept
+    with pytest.raises(StoreUnavailable):  # an OperationalError, as from read()
+        await db.fetch_first(text("SELECT * FROM no_such_table"))
+    assert kept.closed
+    assert db.url not in database_module._point_readers[asyncio.get_running_loop()]
+    assert (await db.fetch_first(COUNTER, {"id": 1}) or {})["n"] == 0  # a new one
+    assert database_module._point_readers[asyncio.get_running_loop()][db.url] is not kept
+
+
+async def test_concurrent_fetches_and_writes_see_every_committed_write(db: Database) -> None:
+    """Readers and writers of one loop interleaved: each read returns a value some write committed,
+    and the last read the final one (the kept connection is used by one statement at a time)."""
+    seen: list[int] = []
+
+    async def reader() -> None:
+        for _ in range(20):
+            seen.append(int((await db.fetch_first(COUNTER, {"id": 1}) or {})["n"]))
+            await asyncio.sleep(0)
+
+    await asyncio.wait_for(
+        asyncio.gather(*(increment_slowly(db) for _ in range(20)), *(reader() for _ in range(5))), 20
+    )
+    assert set(seen) <= set(range(21))
+    assert (await db.fetch_first(COUNTER, {"id": 1}) or {})["n"] == 20
+
+
+async def test_dispose_closes_the_kept_connection(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'y.db'}")
+    await db.fetch_first(text("SELECT 1"))
+    kept = database_module._point_readers[asyncio.get_running_loop()][db.url]
+    await db.dispose()
+    assert kept.closed
+    assert db.url not in database_module._point_readers[asyncio.get_running_loop()]

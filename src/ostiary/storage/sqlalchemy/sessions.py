@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.engine import RowMapping
 
 from ostiary.storage.interfaces.sessions import SessionRecord
@@ -23,6 +23,9 @@ def _record(row: RowMapping) -> SessionRecord:
         user_agent=row["user_agent"],
         amr=tuple(a for a in row["amr"].split(" ") if a),
     )
+
+
+_GET = select(t.sessions).where(t.sessions.c.digest == bindparam("digest"))
 
 
 class SqlSessionStore:
@@ -50,12 +53,8 @@ class SqlSessionStore:
             )
 
     async def get(self, digest: str) -> SessionRecord | None:
-        async with self._db.read() as conn:
-            row = (
-                (await conn.execute(select(t.sessions).where(t.sessions.c.digest == digest)))
-                .mappings()
-                .first()
-            )
+        # Every request with a session cookie: one statement, built once (database.py, fetch_first).
+        row = await self._db.fetch_first(_GET, {"digest": digest})
         return _record(row) if row else None
 
     async def touch(self, digest: str, *, last_seen_at: float, idle_seconds: int, ip: str) -> None:
