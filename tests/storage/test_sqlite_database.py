@@ -205,15 +205,18 @@ async def test_fetch_first_keeps_no_snapshot_between_statements(db: Database, tm
 
 async def test_fetch_first_reuses_one_connection_and_replaces_a_failed_one(db: Database) -> None:
     await db.fetch_first(COUNTER, {"id": 1})
-    kept = database_module._point_readers[asyncio.get_running_loop()][db.url]
+    kept = db._point_readers[asyncio.get_running_loop()]
     await db.fetch_first(COUNTER, {"id": 1})
-    assert database_module._point_readers[asyncio.get_running_loop()][db.url] is kept
+    assert db._point_readers[asyncio.get_running_loop()] is kept
+    sqlite_connection = (await kept.get_raw_connection()).driver_connection
     with pytest.raises(StoreUnavailable):  # an OperationalError, as from read()
         await db.fetch_first(text("SELECT * FROM no_such_table"))
     assert kept.closed
-    assert db.url not in database_module._point_readers[asyncio.get_running_loop()]
+    with pytest.raises(sqlite3.ProgrammingError, match="closed"):  # discarded, not back in the pool
+        sqlite_connection.execute("SELECT 1")
+    assert asyncio.get_running_loop() not in db._point_readers
     assert (await db.fetch_first(COUNTER, {"id": 1}) or {})["n"] == 0  # a new one
-    assert database_module._point_readers[asyncio.get_running_loop()][db.url] is not kept
+    assert db._point_readers[asyncio.get_running_loop()] is not kept
 
 
 async def test_concurrent_fetches_and_writes_see_every_committed_write(db: Database) -> None:
@@ -236,7 +239,7 @@ async def test_concurrent_fetches_and_writes_see_every_committed_write(db: Datab
 async def test_dispose_closes_the_kept_connection(tmp_path: Path) -> None:
     db = Database(f"sqlite:///{tmp_path / 'y.db'}")
     await db.fetch_first(text("SELECT 1"))
-    kept = database_module._point_readers[asyncio.get_running_loop()][db.url]
+    kept = db._point_readers[asyncio.get_running_loop()]
     await db.dispose()
     assert kept.closed
-    assert db.url not in database_module._point_readers[asyncio.get_running_loop()]
+    assert asyncio.get_running_loop() not in db._point_readers

@@ -66,12 +66,6 @@ def _write_lock(database: str) -> asyncio.Lock:
     return lock
 
 
-# Per event loop and database file: the autocommit connection `fetch_first` reuses (on-loop SQLite).
-_point_readers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, AsyncConnection]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
 def sqlite_driver_url(url: str) -> str:
     """A plain `sqlite://` URL names the default driver (sqlite_inline.py)."""
     return f"sqlite+{DRIVER}://" + url.removeprefix("sqlite://") if url.startswith("sqlite://") else url
@@ -113,6 +107,10 @@ class Database:
         else:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_timeout=10)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        # Per event loop: the autocommit connection `fetch_first` keeps (on-loop SQLite only).
+        self._point_readers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncConnection] = (
+            weakref.WeakKeyDictionary()
+        )
         if self.is_sqlite:
             self._configure_sqlite()
 
@@ -207,18 +205,22 @@ class Database:
             if not self.runs_on_loop:
                 async with self.read() as transaction:
                     return (await transaction.execute(statement, parameters)).mappings().first()
-            readers = _point_readers.setdefault(asyncio.get_running_loop(), {})
-            kept = readers.get(self.url)
+            loop = asyncio.get_running_loop()
+            kept = self._point_readers.get(loop)
             if kept is None:
                 opened = await self.engine.connect()
-                kept = readers[self.url] = await opened.execution_options(isolation_level="AUTOCOMMIT")
+                kept = self._point_readers[loop] = await opened.execution_options(
+                    isolation_level="AUTOCOMMIT"
+                )
             conn = kept
             try:
                 return (await conn.execute(statement, parameters)).mappings().first()
             except BaseException:
-                if readers.get(self.url) is conn:
-                    del readers[self.url]
-                await conn.close()
+                if self._point_readers.get(loop) is conn:
+                    del self._point_readers[loop]
+                with suppress(Exception):  # discarded, not returned to the pool in autocommit
+                    await conn.invalidate()
+                    await conn.close()
                 raise
 
     async def take(self, table: Table, *conditions: ColumnElement[bool]) -> RowMapping | None:
@@ -255,7 +257,7 @@ class Database:
 
     async def dispose(self) -> None:
         with suppress(RuntimeError):  # no running loop: nothing of this loop to close
-            conn = _point_readers.get(asyncio.get_running_loop(), {}).pop(self.url, None)
+            conn = self._point_readers.pop(asyncio.get_running_loop(), None)
             if conn is not None:
                 await conn.close()
         await self.engine.dispose()
