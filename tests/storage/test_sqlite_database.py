@@ -243,3 +243,14 @@ async def test_dispose_closes_the_kept_connection(tmp_path: Path) -> None:
     await db.dispose()
     assert kept.closed
     assert asyncio.get_running_loop() not in db._point_readers
+
+
+async def test_a_write_transaction_runs_with_the_usual_busy_timeout(db: Database) -> None:
+    """BEGIN IMMEDIATE is tried with busy_timeout 0 (so the loop never waits in SQLite); the
+    connection's own timeout is back for the statements of the transaction and for later users."""
+    for _ in range(2):
+        async with db.write() as conn:
+            inside = (await conn.exec_driver_sql("PRAGMA busy_timeout")).scalar_one()
+        async with db.read() as conn:
+            after = (await conn.exec_driver_sql("PRAGMA busy_timeout")).scalar_one()
+        assert inside == after == database_module.BUSY_TIMEOUT_MS
