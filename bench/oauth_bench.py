@@ -16,12 +16,16 @@ its in-memory adapter (the only format its introspection accepts, so the introsp
 against it). `oidc-provider (ES256 JWT)` issues what ostiary issues by default — RFC 9068 `at+jwt`
 access tokens signed with ES256, nothing stored — and runs the client_credentials line only. The
 client's access-token format is part of its configuration in ostiary (per client: JWT or opaque),
-so the second is the equivalent client for that line; both are printed. ostiary and oidc-provider run side by side and are measured in alternating
-rounds (ostiary, oidc-provider, ostiary, …; `--rounds`, default 3), each figure the median of its
-rounds: on a shared machine the speed drifts within a minute, and two servers measured a minute
-apart mostly measure that drift. django-oauth-toolkit (hundreds of times slower) runs once, after. Peers are installed on first use into ignored directories: oidc-provider with
-`npm install` into bench/peers/oidc-provider/node_modules, django-oauth-toolkit into a venv at
-bench/peers/dot/.venv. `--quick` runs each line for one second (the smoke test).
+so the second is the equivalent client for that line; both are printed.
+
+ostiary and the oidc-provider peers run side by side and take turns in short rounds (`--rounds`,
+default 5, of `--seconds`, default 3, per line). A ratio is the median of the rounds' own ratios,
+ostiary's round against the peer's same round, printed with their range: on a shared machine the
+speed drifts within seconds, so only servers measured moments apart compare with each other.
+django-oauth-toolkit (hundreds of times slower) runs once, after. Peers are installed on first use
+into ignored directories: oidc-provider with `npm install` into
+bench/peers/oidc-provider/node_modules, django-oauth-toolkit into a venv at bench/peers/dot/.venv.
+`--quick` runs each line for one second, one round (the smoke test).
 """
 
 from __future__ import annotations
@@ -352,58 +356,70 @@ def measure(server: Running, wrk: str, seconds: float, workdir: Path) -> dict[st
     return rates
 
 
-def alternating(
-    servers: list[Running], wrk: str, seconds: float, rounds: int, workdir: Path
-) -> dict[str, dict[str, float]]:
-    """Median req/s per server and line over `rounds` rounds, the servers taking turns in each."""
-    samples: dict[str, dict[str, list[float]]] = {s.name: {line: [] for line in s.lines} for s in servers}
+Samples = dict[str, dict[str, list[float]]]  # server → line → req/s of each round
+
+
+def alternating(servers: list[Running], wrk: str, seconds: float, rounds: int, workdir: Path) -> Samples:
+    """Req/s per server, line and round, the servers taking turns in each round."""
+    samples: Samples = {s.name: {line: [] for line in s.lines} for s in servers}
     for _ in range(rounds):
         for server in servers:
             for line, rate in measure(server, wrk, seconds, workdir).items():
                 samples[server.name][line].append(rate)
-    return {
-        name: {line: statistics.median(rates) for line, rates in lines.items()}
-        for name, lines in samples.items()
-    }
+    return samples
+
+
+def round_ratios(ours: list[float], theirs: list[float]) -> list[float]:
+    """ostiary's req/s over the peer's, round by round: the two ran within seconds of each other, so
+    a round's ratio is steadier than a ratio of medians taken a minute apart."""
+    return [o / t for o, t in zip(ours, theirs, strict=True) if t > 0]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--seconds", type=float, default=5.0, help="load per line and round (default 5)")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3)")
+    parser.add_argument("--seconds", type=float, default=3.0, help="load per line and round (default 3)")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds (default 5)")
     parser.add_argument("--quick", action="store_true", help="one second, one round (smoke test)")
     parser.add_argument("--no-dot", action="store_true", help="skip django-oauth-toolkit")
     parser.add_argument("--no-node", action="store_true", help="skip node oidc-provider")
     args = parser.parse_args()
     seconds = 1.0 if args.quick else min(args.seconds, 60.0)
-    rounds = 1 if args.quick else max(1, min(args.rounds, 9))
+    rounds = 1 if args.quick else max(1, min(args.rounds, 15))
     wrk = ensure_wrk()
-    results: dict[str, dict[str, float]] = {}
+    samples: Samples = {}
     with tempfile.TemporaryDirectory(prefix="ostiary-oauth-bench-") as tmp, ExitStack() as stack:
         workdir = Path(tmp)
         servers = [stack.enter_context(run_ostiary(workdir))]
         if not args.no_node and ensure_node_peer():
             servers.append(stack.enter_context(run_node_peer("opaque")))
             servers.append(stack.enter_context(run_node_peer("jwt")))
-        results.update(alternating(servers, wrk, seconds, rounds, workdir))
+        samples.update(alternating(servers, wrk, seconds, rounds, workdir))
         stack.close()
         if not args.no_dot and ensure_dot_peer():
-            with run_dot_peer(workdir) as server:
-                results["django-oauth-toolkit"] = measure(server, wrk, seconds, workdir)
-    ours = results["ostiary"]
+            with run_dot_peer(workdir) as server:  # hundreds of times slower: once, after the rest
+                dot = measure(server, wrk, seconds, workdir)
+                samples["django-oauth-toolkit"] = {line: [rate] * rounds for line, rate in dot.items()}
+    results = {
+        name: {line: statistics.median(rates) for line, rates in lines.items()}
+        for name, lines in samples.items()
+    }
+    ours = samples["ostiary"]
     print(
-        f"method: wrk, {CONNECTIONS} connections, {seconds:.0f} s per line and round, {rounds} rounds (medians)"
+        f"method: wrk, {CONNECTIONS} connections, {seconds:.0f} s per line and round, {rounds} alternating "
+        "rounds; req/s are medians, a ratio is the median of the rounds' own ratios (their range after it)"
     )
     for line in LINES:
-        print(f"{line}: ostiary {ours[line]:,.0f} req/s")
-        for peer, figures in results.items():
-            if peer == "ostiary" or line not in figures:
+        print(f"{line}: ostiary {results['ostiary'][line]:,.0f} req/s")
+        for peer, lines in samples.items():
+            if peer == "ostiary" or line not in lines:
                 continue
-            ratio = ours[line] / figures[line] if figures[line] else float("inf")
+            ratios = round_ratios(ours[line], lines[line])
+            spread = f", rounds {min(ratios):.2f}–{max(ratios):.2f}" if len(ratios) > 1 else ""
             target = f" (target ≥ {TARGET}×)" if peer in (NODE_OPAQUE, NODE_JWT) else ""
-            print(f"  vs {peer}: {figures[line]:,.1f} req/s → {ratio:.2f}×{target}")
+            ratio = statistics.median(ratios) if ratios else float("inf")
+            print(f"  vs {peer}: {results[peer][line]:,.1f} req/s → {ratio:.2f}×{spread}{target}")
     print(json.dumps(results))
 
 
