@@ -127,7 +127,7 @@ class SqlRefreshTokenStore:
                         revoke_reason=family.revoke_reason,
                     )
                 )
-                await conn.execute(insert(_T).values(**_token_values(first)))
+                await conn.execute(_INSERT_TOKEN, _token_values(first))
         except IntegrityError as exc:
             raise Conflict("The refresh-token family already exists.") from exc
 
