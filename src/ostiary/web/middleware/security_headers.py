@@ -81,7 +81,6 @@ class SecurityHeadersMiddleware:
     def __init__(self, app: ASGIApp, hsts: bool = False) -> None:
         self.app = app
         # HSTS over plain http is ignored by browsers and would pin a dev host to https: opt-in.
-        self.hsts = hsts
         self._defaults = _ALWAYS + (((b"strict-transport-security", HSTS_VALUE),) if hsts else ())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
