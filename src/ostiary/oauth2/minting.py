@@ -41,8 +41,9 @@ class GrantContext:
     # The refresh_token grant has already rotated the presented token: hand this successor back
     # instead of starting a new family (RFC 9700 §4.14.2).
     rotated_refresh_token: str | None = None
-    # When the user gave this authorization (an authorization code's issue): the minter refuses it
-    # if the user has since gone, been disabled or had their tokens revoked (a not-before after it).
+    # When the user gave this authorization (an authorization code's issue, a device-flow approval's
+    # decision): the minter refuses it if the user has since gone, been disabled or had their tokens
+    # revoked (a not-before after it).
     authorized_at: float | None = None
     # The grant id was made by this very request (client_credentials, password): nobody can know
     # it, let alone have revoked it, so the minter may skip the revoked-grant reads (hot path).

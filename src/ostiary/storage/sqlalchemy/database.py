@@ -1,4 +1,5 @@
-"""The async engine and the two ways in: `read()` and `write()` (one transaction each).
+"""The async engine and the ways in: `read()` and `write()` (one transaction each), and
+`fetch_first()` (one read statement, below).
 
 SQLite: WAL and `BEGIN IMMEDIATE` for write transactions, so that two writers queue instead of
 failing on a lock upgrade. The default driver runs SQLite on the event loop's thread

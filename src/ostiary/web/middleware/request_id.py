@@ -25,7 +25,7 @@ def new_request_id() -> str:
 
     Not a secret (a caller may choose its own id, see above), so the bits come from `random`,
     seeded from the OS at start and again in every forked child, instead of a getrandom() system
-    call per request (~3 µs in a VM, measured on the token endpoint)."""
+    call per request (~0.5 µs in a tight loop; a native profile had suggested more)."""
     return f"{random.getrandbits(128):032x}"  # a correlation id, not a secret
 
 
