@@ -4,8 +4,9 @@ Header `{"typ": "at+jwt", "alg", "kid"}` (§2.1), claims iss, sub, aud, exp, iat
 scope (§2.2), and `iat_ms`: the issue instant in whole milliseconds. `iat` is a whole second (what
 every resource-server library expects), too coarse to tell a token minted just before a not-before
 revocation from one minted just after it in the same second (compose/not_before.py).
-Signed by PyJWT with the key ring's active key for the configured algorithm. Keys are parsed
-objects held by the ring; nothing is parsed per token. Verification is `JwtVerifier`.
+Signed by PyJWS (the claims serialised by orjson) with the key ring's active key for the configured
+algorithm. Keys are parsed objects held by the ring; nothing is parsed per token. Verification is
+`JwtVerifier`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
+import orjson
 
 from ostiary.core.clock import Clock
 from ostiary.tokens.keys import KeyRing
@@ -102,8 +104,10 @@ class AccessTokenIssuer:
         }
         if scope:  # RFC 9068 §2.2.3: present when scopes were granted
             claims["scope"] = scope
-        token = jwt.encode(
-            claims,
+        # PyJWS signs the claims serialised by orjson: `jwt.encode` would serialise them with
+        # `json.dumps` (~4 µs against ~0.4 µs); the claims above are plain JSON values.
+        token = jwt.api_jws.encode(
+            orjson.dumps(claims),
             key.private_key,
             algorithm=key.alg,
             headers={"typ": ACCESS_TOKEN_TYP, "kid": key.kid},

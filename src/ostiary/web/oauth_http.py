@@ -16,12 +16,13 @@ import re
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from ostiary.oauth2.authorization_response import AuthorizationResponse
 from ostiary.oauth2.endpoints.token import TokenResponse
 from ostiary.oauth2.errors import InvalidRequest, OAuthError
 from ostiary.oauth2.requests import FORM_CONTENT_TYPE, OAuthRequest, parse_media_type, parse_params
+from ostiary.web.json_response import JsonResponse
 from ostiary.web.middleware.client_ip import client_ip
 from ostiary.web.middleware.security_headers import content_security_policy, csp_nonce
 
@@ -62,11 +63,11 @@ async def to_oauth_request(request: Request) -> OAuthRequest:
 
 def token_response(result: TokenResponse) -> Response:
     """RFC 6749 §5.1–5.2: JSON, `no-store`, and `WWW-Authenticate` when the core set one (SEC-33)."""
-    return JSONResponse(result.body, status_code=result.status, headers=dict(result.headers))
+    return JsonResponse(result.body, status_code=result.status, headers=dict(result.headers))
 
 
 def oauth_error_json(error: OAuthError) -> Response:
-    return JSONResponse(error.to_json(), status_code=error.status, headers=error.headers)
+    return JsonResponse(error.to_json(), status_code=error.status, headers=error.headers)
 
 
 def form_action_source(redirect_uri: str) -> str | None:

@@ -15,6 +15,7 @@ from ostiary.tokens.bearer import BearerAuthenticated
 from ostiary.web.bearer import BearerChallenge, bearer_me
 from ostiary.web.csrf import check_origin
 from ostiary.web.deps import cookies_of, optional_auth, require_auth, services_of, verify_csrf
+from ostiary.web.json_response import JsonResponse
 from ostiary.web.meta import request_meta
 from ostiary.web.mfa_step import mfa_required
 from ostiary.web.pages_render import render_login
@@ -197,16 +198,16 @@ async def change_password(request: Request, auth: Authenticated = Depends(requir
 
 @router.get("/me")
 @policy("authenticated")
-async def me(request: Request) -> JSONResponse:
+async def me(request: Request) -> Response:
     """The caller, from a session cookie or a bearer token; 401 otherwise (`require_auth`).
 
     The hottest authenticated route (an SPA asks on every page load, an API client to check its
     token), so it skips two generic FastAPI costs, measured against /healthz in-process:
     `require_auth` is awaited here rather than declared as `Depends` (FastAPI's dependency solving
-    added ~12 µs, a sixth of a whole /healthz request), and the answer is a ready `JSONResponse` of
+    added ~12 µs, a sixth of a whole /healthz request), and the answer is a ready `JsonResponse` of
     plain JSON types (validating against a `dict` return annotation plus `jsonable_encoder` took
-    ~18 µs). Every other route keeps the `Depends` form."""
+    ~18 µs), rendered by orjson (web/json_response.py). Every other route keeps the `Depends` form."""
     auth = await require_auth(request)
     if isinstance(auth, BearerAuthenticated):
-        return JSONResponse(bearer_me(auth))  # from the token's claims: no database read
-    return JSONResponse(user_json(auth.user, auth))
+        return JsonResponse(bearer_me(auth))  # from the token's claims: no database read
+    return JsonResponse(user_json(auth.user, auth))

@@ -14,11 +14,12 @@ included, so an allowlisted SPA (a public client) can call it; see docs/oauth.md
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from ostiary.core.errors import RateLimited
 from ostiary.oauth2.errors import NO_STORE_HEADERS, OAuthError
 from ostiary.web.deps import services_of
+from ostiary.web.json_response import JsonResponse
 from ostiary.web.meta import request_meta
 from ostiary.web.oauth_http import oauth_error_json, to_oauth_request, token_response
 from ostiary.web.policy_marks import policy
@@ -44,6 +45,6 @@ async def token(request: Request) -> Response:
         except RateLimited as exc:
             body = {"error": "invalid_request", "error_description": "Too many sign-in attempts."}
             headers = {**NO_STORE_HEADERS, "Retry-After": str(exc.retry_after)}
-            return JSONResponse(body, status_code=429, headers=headers)
+            return JsonResponse(body, status_code=429, headers=headers)
     services.tokens.key_refresher.poke()  # a rotation made elsewhere is picked up soon
     return token_response(await oauth_of(request).token_endpoint.handle(oauth_request))

@@ -14,10 +14,11 @@ Every answer is `no-store`. The browser session cookie plays no part: only the t
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from ostiary.oauth2.errors import OAuthError
 from ostiary.oidc.userinfo import InvalidBearerRequest
+from ostiary.web.json_response import JsonResponse
 from ostiary.web.oauth_http import to_oauth_request
 from ostiary.web.policy_marks import policy
 from ostiary.web.routes.oauth_introspection import endpoints_of
@@ -34,6 +35,6 @@ async def userinfo(request: Request) -> Response:
     except OAuthError as exc:
         # Bad UTF-8 or a repeated Authorization header: RFC 6750 §3.1 `invalid_request`, challenged.
         error = InvalidBearerRequest(exc.error_description)
-        return JSONResponse(error.to_json(), status_code=error.status, headers=error.headers)
+        return JsonResponse(error.to_json(), status_code=error.status, headers=error.headers)
     result = await endpoints_of(request).userinfo.handle(oauth_request)
-    return JSONResponse(result.body, status_code=result.status, headers=dict(result.headers))
+    return JsonResponse(result.body, status_code=result.status, headers=dict(result.headers))
