@@ -19,9 +19,10 @@ client's access-token format is part of its configuration in ostiary (per client
 so the second is the equivalent client for that line; both are printed.
 
 ostiary and the oidc-provider peers run side by side and take turns in short rounds (`--rounds`,
-default 5, of `--seconds`, default 3, per line). A ratio is the median of the rounds' own ratios,
-ostiary's round against the peer's same round, printed with their range: on a shared machine the
-speed drifts within seconds, so only servers measured moments apart compare with each other.
+default 8, of `--seconds`, default 2, per line). In a round each line runs on every server back to
+back, and odd rounds reverse the order. A ratio is the median of the rounds' own ratios, ostiary's
+run against the peer's run of the same line and round, printed with their range: on a shared
+machine the speed drifts within seconds, so only runs made moments apart compare with each other.
 django-oauth-toolkit (hundreds of times slower) runs once, after. Peers are installed on first use
 into ignored directories: oidc-provider with `npm install` into
 bench/peers/oidc-provider/node_modules, django-oauth-toolkit into a venv at bench/peers/dot/.venv.
@@ -330,42 +331,45 @@ def wrk_post(wrk: str, url: str, body: str, seconds: float, workdir: Path) -> fl
     return float(match.group(1))
 
 
-def measure(server: Running, wrk: str, seconds: float, workdir: Path) -> dict[str, float]:
-    """One round of the server's lines.
+def measure_line(server: Running, line: str, wrk: str, seconds: float, workdir: Path) -> float:
+    """One run of one line against one server, in req/s.
 
-    The token to introspect is issued after the client_credentials load and checked active before
-    and after its own load: oidc-provider's in-memory adapter keeps only the latest 1,000 entries,
-    so a token issued before thousands of others is gone, and its introspection would be timing
+    The token to introspect is issued just before its load and checked active before and after it:
+    oidc-provider's in-memory adapter keeps only the latest 1,000 entries, so a token issued before
+    thousands of others (the client_credentials load) is gone, and its introspection would be timing
     `{"active": false}` answers."""
+    if line == "client_credentials":
+        body = "grant_type=client_credentials&scope=items%3Aread"
+        return wrk_post(wrk, server.base_url + server.token_path, body, seconds, workdir)
+    token = issue_token(server)
+    check_introspection(server, token)
+    rate = wrk_post(wrk, server.base_url + server.introspection_path, f"token={token}", seconds, workdir)
+    check_introspection(server, token)
+    return rate
+
+
+def measure(server: Running, wrk: str, seconds: float, workdir: Path) -> dict[str, float]:
+    """Every line of one server, once (the peer that runs alone)."""
     issue_token(server)  # checks the token format
-    rates = {
-        "client_credentials": wrk_post(
-            wrk,
-            server.base_url + server.token_path,
-            "grant_type=client_credentials&scope=items%3Aread",
-            seconds,
-            workdir,
-        )
-    }
-    if "introspection" in server.lines:
-        token = issue_token(server)
-        check_introspection(server, token)
-        url = server.base_url + server.introspection_path
-        rates["introspection"] = wrk_post(wrk, url, f"token={token}", seconds, workdir)
-        check_introspection(server, token)
-    return rates
+    return {line: measure_line(server, line, wrk, seconds, workdir) for line in server.lines}
 
 
 Samples = dict[str, dict[str, list[float]]]  # server → line → req/s of each round
 
 
 def alternating(servers: list[Running], wrk: str, seconds: float, rounds: int, workdir: Path) -> Samples:
-    """Req/s per server, line and round, the servers taking turns in each round."""
+    """Req/s per server, line and round. Within a round each line runs on every server back to back,
+    so the runs compared are seconds apart; odd rounds reverse the servers' order, so none of them
+    always goes first (or always follows the same neighbour)."""
+    for server in servers:
+        issue_token(server)  # checks the token format
     samples: Samples = {s.name: {line: [] for line in s.lines} for s in servers}
-    for _ in range(rounds):
-        for server in servers:
-            for line, rate in measure(server, wrk, seconds, workdir).items():
-                samples[server.name][line].append(rate)
+    for number in range(rounds):
+        order = servers if number % 2 == 0 else servers[::-1]
+        for line in LINES:
+            for server in order:
+                if line in server.lines:
+                    samples[server.name][line].append(measure_line(server, line, wrk, seconds, workdir))
     return samples
 
 
@@ -379,14 +383,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--seconds", type=float, default=3.0, help="load per line and round (default 3)")
-    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds (default 5)")
+    parser.add_argument("--seconds", type=float, default=2.0, help="load per line and round (default 2)")
+    parser.add_argument("--rounds", type=int, default=8, help="alternating rounds (default 8)")
     parser.add_argument("--quick", action="store_true", help="one second, one round (smoke test)")
     parser.add_argument("--no-dot", action="store_true", help="skip django-oauth-toolkit")
     parser.add_argument("--no-node", action="store_true", help="skip node oidc-provider")
     args = parser.parse_args()
     seconds = 1.0 if args.quick else min(args.seconds, 60.0)
-    rounds = 1 if args.quick else max(1, min(args.rounds, 15))
+    rounds = 1 if args.quick else max(1, min(args.rounds, 30))
     wrk = ensure_wrk()
     samples: Samples = {}
     with tempfile.TemporaryDirectory(prefix="ostiary-oauth-bench-") as tmp, ExitStack() as stack:

@@ -370,7 +370,7 @@ async def test_the_inspector_refuses_what_it_did_not_issue_or_what_has_ended(
     world: World, clock: FrozenClock
 ) -> None:
     tokens = await mint(world)
-    foreign = world.access_tokens.issue("u1", "https://other-api.example", "web-app", "x").token
+    foreign = (await world.access_tokens.issue("u1", "https://other-api.example", "web-app", "x")).token
     for token in ("", "garbage", "oat_unknown", "ort_unknown", "a.b.c", foreign, "x" * 10_000):
         assert await world.inspector.inspect(token) is None, token
         assert await world.inspector.locate(token) is None, token

@@ -116,7 +116,7 @@ async def test_forged_or_foreign_hints_are_errors(world: World, validator: Logou
         "another issuer": IdTokenSigner("https://evil.example", world.keys.ring, world.clock).sign(
             client=web_client(), subject="u1", lifetime=60
         ),
-        "an access token": world.access_tokens.issue("u1", "web-app", "web-app", "openid").token,
+        "an access token": (await world.access_tokens.issue("u1", "web-app", "web-app", "openid")).token,
         "garbage": "abc.def.ghi",
     }
     for name, token in forged.items():

@@ -48,10 +48,10 @@ def verifier(keys: KeyManager, clock: FrozenClock) -> JwtVerifier:
     return JwtVerifier(ISS, API, lambda: keys.ring().verification_keys(), clock=clock)
 
 
-def test_issued_token_follows_rfc9068(
+async def test_issued_token_follows_rfc9068(
     issuer: AccessTokenIssuer, keys: KeyManager, verifier: JwtVerifier
 ) -> None:
-    issued = issuer.issue("user-1", API, "app-1", "read write")
+    issued = await issuer.issue("user-1", API, "app-1", "read write")
     header = jwt.get_unverified_header(issued.token)
     assert header == {"typ": "at+jwt", "alg": "ES256", "kid": keys.ring().signing_key_for("ES256").kid}
     claims = verifier.verify(issued.token)
@@ -69,28 +69,30 @@ def test_issued_token_follows_rfc9068(
     assert (issued.expires_in, issued.expires_at) == (600, int(NOW) + 600)
 
 
-def test_iat_ms_is_the_issue_instant_to_the_millisecond_and_never_before_iat(
+async def test_iat_ms_is_the_issue_instant_to_the_millisecond_and_never_before_iat(
     issuer: AccessTokenIssuer, clock: FrozenClock
 ) -> None:
     for instant, expected in ((NOW + 0.7349, (NOW + 0.734) * 1000), (NOW + 0.9995, (NOW + 0.999) * 1000)):
         clock.set(instant)
-        claims = jwt.decode(issuer.issue("u", API, "c", "s").token, options={"verify_signature": False})
+        claims = jwt.decode(
+            (await issuer.issue("u", API, "c", "s")).token, options={"verify_signature": False}
+        )
         assert claims["iat"] == int(NOW)
         assert claims["iat_ms"] == round(expected)
     with pytest.raises(ValueError, match="iat_ms"):
-        issuer.issue("u", API, "c", "s", extra_claims={"iat_ms": 0})
+        await issuer.issue("u", API, "c", "s", extra_claims={"iat_ms": 0})
 
 
-def test_jti_is_random_and_long(issuer: AccessTokenIssuer) -> None:
-    jtis = {issuer.issue("u", API, "c", "s").jti for _ in range(200)}
+async def test_jti_is_random_and_long(issuer: AccessTokenIssuer) -> None:
+    jtis = {(await issuer.issue("u", API, "c", "s")).jti for _ in range(200)}
     assert len(jtis) == 200
     assert all(len(base64.urlsafe_b64decode(j + "==")) * 8 >= 128 for j in jtis)
-    assert issuer.issue("u", API, "c", "s", jti="chosen").jti == "chosen"
+    assert (await issuer.issue("u", API, "c", "s", jti="chosen")).jti == "chosen"
 
 
-def test_extra_claims_and_audience_lists(issuer: AccessTokenIssuer, verifier: JwtVerifier) -> None:
+async def test_extra_claims_and_audience_lists(issuer: AccessTokenIssuer, verifier: JwtVerifier) -> None:
     extra = {"auth_time": int(NOW) - 30, "amr": ["pwd", "otp"], "sid": "s-1"}
-    issued = issuer.issue("u", [API, "https://other.example"], "c", "", extra_claims=extra)
+    issued = await issuer.issue("u", [API, "https://other.example"], "c", "", extra_claims=extra)
     claims = verifier.verify(issued.token)
     assert claims["aud"] == [API, "https://other.example"]
     assert {k: claims[k] for k in extra} == extra
@@ -98,29 +100,29 @@ def test_extra_claims_and_audience_lists(issuer: AccessTokenIssuer, verifier: Jw
 
 
 @pytest.mark.parametrize("claim", ["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope"])
-def test_extra_claims_cannot_override_registered_ones(issuer: AccessTokenIssuer, claim: str) -> None:
+async def test_extra_claims_cannot_override_registered_ones(issuer: AccessTokenIssuer, claim: str) -> None:
     with pytest.raises(ValueError):
-        issuer.issue("u", API, "c", "s", extra_claims={claim: "x"})
+        await issuer.issue("u", API, "c", "s", extra_claims={claim: "x"})
 
 
 @pytest.mark.parametrize(("subject", "audience", "client"), [("", API, "c"), ("u", [], "c"), ("u", API, "")])
-def test_required_inputs(issuer: AccessTokenIssuer, subject: str, audience: Any, client: str) -> None:
+async def test_required_inputs(issuer: AccessTokenIssuer, subject: str, audience: Any, client: str) -> None:
     with pytest.raises(ValueError):
-        issuer.issue(subject, audience, client, "s")
+        await issuer.issue(subject, audience, client, "s")
 
 
-def test_other_algorithms(keys: KeyManager, clock: FrozenClock, verifier: JwtVerifier) -> None:
-    token = AccessTokenIssuer(ISS, keys.ring, clock, alg="EdDSA").issue("u", API, "c", "s").token
+async def test_other_algorithms(keys: KeyManager, clock: FrozenClock, verifier: JwtVerifier) -> None:
+    token = (await AccessTokenIssuer(ISS, keys.ring, clock, alg="EdDSA").issue("u", API, "c", "s")).token
     assert jwt.get_unverified_header(token)["alg"] == "EdDSA"
     assert verifier.verify(token)
     with pytest.raises(LookupError):
-        AccessTokenIssuer(ISS, keys.ring, clock, alg="RS256").issue("u", API, "c", "s")
+        await AccessTokenIssuer(ISS, keys.ring, clock, alg="RS256").issue("u", API, "c", "s")
 
 
-def test_lifetime_is_enforced_by_the_verifier(
+async def test_lifetime_is_enforced_by_the_verifier(
     issuer: AccessTokenIssuer, verifier: JwtVerifier, clock: FrozenClock
 ) -> None:
-    token = issuer.issue("u", API, "c", "s").token
+    token = (await issuer.issue("u", API, "c", "s")).token
     clock.advance(600 + 59)
     assert verifier.verify(token)
     clock.advance(1)
@@ -129,8 +131,8 @@ def test_lifetime_is_enforced_by_the_verifier(
 
 
 @pytest.mark.sec("SEC-15")
-def test_an_edited_access_token_is_rejected(issuer: AccessTokenIssuer, verifier: JwtVerifier) -> None:
-    header, payload, signature = issuer.issue("u", API, "c", "read").token.split(".")
+async def test_an_edited_access_token_is_rejected(issuer: AccessTokenIssuer, verifier: JwtVerifier) -> None:
+    header, payload, signature = (await issuer.issue("u", API, "c", "read")).token.split(".")
     claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
     claims["scope"] = "read admin"
     edited = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
@@ -140,10 +142,10 @@ def test_an_edited_access_token_is_rejected(issuer: AccessTokenIssuer, verifier:
 
 
 @pytest.mark.sec("SEC-19")
-def test_a_token_for_api_a_is_refused_by_api_b(
+async def test_a_token_for_api_a_is_refused_by_api_b(
     issuer: AccessTokenIssuer, keys: KeyManager, clock: FrozenClock
 ) -> None:
-    token = issuer.issue("u", API, "c", "read").token
+    token = (await issuer.issue("u", API, "c", "read")).token
     api_b = JwtVerifier(ISS, "https://api-b.example", lambda: keys.ring().verification_keys(), clock=clock)
     with pytest.raises(InvalidToken) as caught:
         api_b.verify(token)
@@ -151,10 +153,10 @@ def test_a_token_for_api_a_is_refused_by_api_b(
 
 
 @pytest.mark.sec("SEC-20")
-def test_an_access_token_is_not_an_id_token(
+async def test_an_access_token_is_not_an_id_token(
     issuer: AccessTokenIssuer, keys: KeyManager, clock: FrozenClock
 ) -> None:
-    token = issuer.issue("u", "client-1", "client-1", "openid").token
+    token = (await issuer.issue("u", "client-1", "client-1", "openid")).token
     id_tokens = JwtVerifier(
         ISS, "client-1", lambda: keys.ring().verification_keys(), expected_typ=None, clock=clock
     )
@@ -178,12 +180,12 @@ async def test_a_resource_server_fed_from_the_jwks_follows_a_rotation(
 
     refetch()
     rs = JwtVerifier(ISS, API, cache, clock=clock)
-    old_token = issuer.issue("u", API, "c", "s").token
+    old_token = (await issuer.issue("u", API, "c", "s")).token
     assert rs.verify(old_token)
 
     await keys.rotate("ES256")
     await keys.promote_due()  # publish_delay 0: promoted at once, before the RS has re-fetched
-    new_token = issuer.issue("u", API, "c", "s").token
+    new_token = (await issuer.issue("u", API, "c", "s")).token
     with pytest.raises(InvalidToken) as caught:
         rs.verify(new_token)
     assert caught.value.reason == "unknown_kid"

@@ -120,8 +120,8 @@ async def test_a_bearer_token_of_a_disabled_user_cannot_change_the_password(h: H
 )
 async def test_a_client_token_cannot_change_a_password(h: Harness, client_id: str, error: str) -> None:
     services = h.services
-    client_token = services.tokens.issuer.issue(
-        client_id, services.tokens.audience, client_id, "docs:read"
+    client_token = (
+        await services.tokens.issuer.issue(client_id, services.tokens.audience, client_id, "docs:read")
     ).token
     response = await h.client().post("/auth/password", json=CHANGE, headers=bearer(client_token))
     assert response.status_code == 403

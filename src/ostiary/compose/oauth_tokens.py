@@ -92,7 +92,7 @@ class OAuthTokenMinter:
         if ctx.user_id is not None and ctx.authorized_at is not None:
             await self._check_user_still_authorizes(ctx.user_id, ctx.authorized_at)
         # Everything that can fail without side effects (signing) happens before anything is stored.
-        access_token, expires_in, opaque_record = self._access_token(ctx)
+        access_token, expires_in, opaque_record = await self._access_token(ctx)
         id_token = self._id_token(ctx, access_token)
         refresh_token: str | None = None
         try:
@@ -120,7 +120,7 @@ class OAuthTokenMinter:
         if user is None or not user_accepts(user, millis(authorized_at)):
             raise InvalidGrant("The authorization is no longer valid. Sign in and authorize again.")
 
-    def _access_token(self, ctx: GrantContext) -> tuple[str, int, OpaqueAccessToken | None]:
+    async def _access_token(self, ctx: GrantContext) -> tuple[str, int, OpaqueAccessToken | None]:
         client, lifetime = ctx.client, ctx.client.lifetimes.access_token
         if client.access_token_format == "opaque":
             token, now = new_opaque_token(), self._clock.now()
@@ -144,7 +144,7 @@ class OAuthTokenMinter:
             extra["acr"] = ctx.acr
         if ctx.amr:
             extra["amr"] = list(ctx.amr)
-        issued = self._access.issue(
+        issued = await self._access.issue(
             ctx.subject,
             self._audience,
             client.client_id,

@@ -5,8 +5,9 @@ scope (§2.2), and `iat_ms`: the issue instant in whole milliseconds. `iat` is a
 every resource-server library expects), too coarse to tell a token minted just before a not-before
 revocation from one minted just after it in the same second (compose/not_before.py).
 Signed by PyJWS (the claims serialised by orjson) with the key ring's active key for the configured
-algorithm. Keys are parsed objects held by the ring; nothing is parsed per token. Verification is
-`JwtVerifier`.
+algorithm, in batches with the other tokens asked for in the same event-loop step
+(tokens/signing_batch.py): hence `issue` is async. Keys are parsed objects held by the ring; nothing
+is parsed per token. Verification is `JwtVerifier`.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import jwt
 import orjson
 
 from ostiary.core.clock import Clock
 from ostiary.tokens.keys import KeyRing
+from ostiary.tokens.signing_batch import SigningBatch
 
 ACCESS_TOKEN_TYP = "at+jwt"
 ISSUED_MS_CLAIM = "iat_ms"  # the issue instant in milliseconds since the epoch (floor)
@@ -48,6 +49,7 @@ class AccessTokenIssuer:
         lifetime: int = 600,
         *,
         alg: str = "ES256",
+        signing: SigningBatch | None = None,
     ) -> None:
         if not issuer:
             raise ValueError("an issuer is required")
@@ -58,12 +60,13 @@ class AccessTokenIssuer:
         self._clock = clock
         self._lifetime = lifetime
         self._alg = alg
+        self._signing = signing or SigningBatch()
 
     @property
     def lifetime(self) -> int:
         return self._lifetime
 
-    def issue(
+    async def issue(
         self,
         subject: str,
         audience: str | Sequence[str],
@@ -104,12 +107,9 @@ class AccessTokenIssuer:
         }
         if scope:  # RFC 9068 §2.2.3: present when scopes were granted
             claims["scope"] = scope
-        # PyJWS signs the claims serialised by orjson: `jwt.encode` would serialise them with
-        # `json.dumps` (~4 µs against ~0.4 µs); the claims above are plain JSON values.
-        token = jwt.api_jws.encode(
-            orjson.dumps(claims),
-            key.private_key,
-            algorithm=key.alg,
-            headers={"typ": ACCESS_TOKEN_TYP, "kid": key.kid},
+        # Serialised by orjson (`jwt.encode` would use `json.dumps`: ~4 µs against ~0.4 µs; the claims
+        # above are plain JSON values), signed by PyJWS in the step's batch.
+        token = await self._signing.encode(
+            orjson.dumps(claims), key.private_key, key.alg, {"typ": ACCESS_TOKEN_TYP, "kid": key.kid}
         )
         return IssuedAccessToken(token=token, jti=token_id, expires_at=exp, expires_in=lifetime)

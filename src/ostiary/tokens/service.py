@@ -81,7 +81,7 @@ class TokenService:
         user, principal = found
         scope = grant_scope(principal.permissions, requested_scope)
         value, family = await self.refresh_tokens.start(user.id, client_id, meta.user_agent, scope, auth_time)
-        return self._pair(user, family, scope, value)
+        return await self._pair(user, family, scope, value)
 
     async def refresh(
         self, presented: str, meta: RequestMeta, *, client_id: str = FIRST_PARTY_CLIENT
@@ -94,11 +94,13 @@ class TokenService:
             raise InvalidGrant()
         user, principal = found
         scope = grant_scope(principal.permissions, family.scope)
-        pair = self._pair(user, family, scope, rotation.refresh_token)
+        pair = await self._pair(user, family, scope, rotation.refresh_token)
         return replace(pair, replayed=rotation.replayed, early=rotation.early)
 
-    def _pair(self, user: UserRecord, family: RefreshFamily, scope: str, refresh_token: str) -> TokenPair:
-        access = self._issuer.issue(
+    async def _pair(
+        self, user: UserRecord, family: RefreshFamily, scope: str, refresh_token: str
+    ) -> TokenPair:
+        access = await self._issuer.issue(
             user.id,
             self._audience,
             family.client_id,
