@@ -201,6 +201,23 @@ async def test_opaque_access_tokens_for_clients_that_ask_for_them(h: Harness) ->
     assert view is not None and view.client_id == "svc" and view.scope == ("docs:read",)
 
 
+async def test_concurrent_client_credentials_requests_each_get_their_own_signed_token(h: Harness) -> None:
+    """Access tokens asked for together are signed in one batch (tokens/signing_batch.py): each
+    request still gets its own token, valid, with its own jti and grant."""
+    client = await register_client(h, "svc", grant_types=("client_credentials",), scopes=("docs:read",))
+    form = {"grant_type": "client_credentials"}
+    answers = await asyncio.gather(
+        *(h.http.post("/token", data=form, auth=client.basic()) for _ in range(12))
+    )
+    assert [a.status_code for a in answers] == [200] * 12, [a.text for a in answers]
+    tokens = [a.json()["access_token"] for a in answers]
+    assert h.services.oauth is not None
+    views = [await h.services.oauth.inspector.inspect(token) for token in tokens]
+    assert all(v is not None and v.client_id == "svc" and v.scope == ("docs:read",) for v in views)
+    assert len({v.jti for v in views if v is not None}) == 12
+    assert len({v.grant_id for v in views if v is not None}) == 12
+
+
 USED = "The authorization code is invalid, expired or already used."
 
 
