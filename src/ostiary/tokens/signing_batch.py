@@ -15,7 +15,8 @@ the JOSE changes), and resolves the futures. A failing job fails its own future 
 request was cancelled is skipped. The cost is one event-loop step of latency; one request at a time
 makes batches of one.
 
-Jobs are kept per event loop, so one `SigningBatch` serves any loop (tests run many).
+Jobs are kept per event loop, so one `SigningBatch` serves any loop (tests run many); the jobs of a
+loop closed before its flush ran are dropped when the next batch starts.
 """
 
 from __future__ import annotations
@@ -49,11 +50,17 @@ class SigningBatch:
         loop = asyncio.get_running_loop()
         queued = self._queued.get(loop)
         if queued is None:
+            self._forget_closed_loops()
             queued = self._queued[loop] = []
             loop.call_soon(self._flush, loop)
         job = _Job(loop.create_future(), payload, key, alg, headers)
         queued.append(job)
         return await job.future
+
+    def _forget_closed_loops(self) -> None:
+        """A loop closed between a job and its flush never runs the flush; its jobs go with it."""
+        for closed in [loop for loop in self._queued if loop.is_closed()]:
+            del self._queued[closed]
 
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
         for job in self._queued.pop(loop, ()):
