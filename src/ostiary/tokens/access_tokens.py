@@ -49,7 +49,6 @@ class AccessTokenIssuer:
         lifetime: int = 600,
         *,
         alg: str = "ES256",
-        signing: SigningBatch | None = None,
     ) -> None:
         if not issuer:
             raise ValueError("an issuer is required")
@@ -60,7 +59,7 @@ class AccessTokenIssuer:
         self._clock = clock
         self._lifetime = lifetime
         self._alg = alg
-        self._signing = signing or SigningBatch()
+        self._signing = SigningBatch()  # one per issuer: the server has one, shared by every grant
 
     @property
     def lifetime(self) -> int:
